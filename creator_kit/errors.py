@@ -1,0 +1,75 @@
+"""The one exception hierarchy of Creator Kit.
+
+Every error says what went wrong and what to do about it. Library exceptions are translated into
+these at the boundary; the CLI maps `exit_code` to its exit status and prints the message alone.
+"""
+
+from __future__ import annotations
+
+
+class CreatorKitError(Exception):
+    """Base class of every error Creator Kit raises on purpose."""
+
+    exit_code = 1
+
+
+class InvalidInputError(CreatorKitError, ValueError):
+    """A parameter, id, file or piece of data the user gave is not acceptable."""
+
+    exit_code = 2
+
+
+class InvalidRepoIdError(InvalidInputError):
+    """A repository id is malformed (bad characters, path traversal, wrong shape)."""
+
+
+class WrongTaskError(InvalidInputError):
+    """A model was given for a task it cannot do (an image model where a text model is needed)."""
+
+
+class NotFoundError(CreatorKitError):
+    """Something asked for does not exist."""
+
+    exit_code = 3
+
+
+class ModelNotFoundError(NotFoundError):
+    """The model (or revision) does not exist on the Hub or in the catalog."""
+
+
+class ModelNotInstalledError(NotFoundError):
+    """The model is not in the local store."""
+
+
+class UnsafeWeightsError(CreatorKitError):
+    """The model only ships pickle weights, which can run arbitrary code when loaded."""
+
+    exit_code = 4
+
+
+class NetworkError(CreatorKitError):
+    """The Hub (or the mirror in HF_ENDPOINT) could not be reached or answered with an error."""
+
+    exit_code = 5
+
+
+class OfflineError(NetworkError):
+    """The operation needs the network but offline mode is on."""
+
+
+class InsufficientDiskError(CreatorKitError):
+    """Not enough free disk space for the operation."""
+
+    exit_code = 6
+
+
+class IntegrityError(CreatorKitError):
+    """Files on disk do not match what the Hub published (corrupt or incomplete)."""
+
+    exit_code = 7
+
+
+class CancelledError(CreatorKitError):
+    """A long operation was cancelled by the user; work done so far was kept for a resume."""
+
+    exit_code = 130

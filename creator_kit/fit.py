@@ -1,0 +1,149 @@
+"""Will it fit?: disk and memory a model needs, against what this machine has.
+
+Memory to load = parameters x bytes per parameter of the dtype x (1 + LOAD_OVERHEAD) + FIXED_OVERHEAD,
+with the overheads measured on real loads (tests/test_fit.py checks the estimate against the
+resident memory a real `from_pretrained` adds).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import struct
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from creator_kit.catalog import CatalogEntry
+from creator_kit.config import select_device, select_dtype
+from creator_kit.errors import InvalidInputError
+
+BYTES_PER_PARAMETER = {"float32": 4, "float16": 2, "bfloat16": 2, "int8": 1}
+#: Extra resident memory per byte of weights while loading (allocator slack, buffers), measured.
+LOAD_OVERHEAD = 0.10
+#: Fixed cost of building a model object (module graph, tokenizer, config), measured.
+FIXED_OVERHEAD_BYTES = 80 * 1024**2
+#: Headroom to keep free: at or below TIGHT of what is available it fits, up to 100% it is tight.
+TIGHT = 0.75
+
+
+@dataclass(frozen=True)
+class Fit:
+    """`needed` bytes against `available` bytes, with a verdict: fits, tight or won't fit."""
+
+    needed: int
+    available: int
+
+    @property
+    def verdict(self) -> str:
+        if self.needed <= TIGHT * self.available:
+            return "fits"
+        return "tight" if self.needed <= self.available else "won't fit"
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(asdict(self), verdict=self.verdict)
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What a model is and what it needs here."""
+
+    repo_id: str
+    task: str | None
+    status: str
+    parameters: int
+    download_bytes: int
+    size_on_disk: int
+    dtype: str
+    device: str
+    disk: Fit
+    memory: Fit
+    description: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["disk"], data["memory"] = self.disk.to_dict(), self.memory.to_dict()
+        return data
+
+
+def estimate_load_bytes(parameters: int, dtype: str) -> int:
+    """Resident memory that loading a model of `parameters` in `dtype` adds."""
+    return int(parameters * BYTES_PER_PARAMETER[dtype] * (1 + LOAD_OVERHEAD) + FIXED_OVERHEAD_BYTES)
+
+
+def parameters_from_bytes(weight_bytes: int, stored_dtype: str = "float32") -> int:
+    """Parameter count implied by the size of weight files in `stored_dtype`."""
+    return weight_bytes // BYTES_PER_PARAMETER[stored_dtype]
+
+
+def count_parameters(snapshot: Path) -> int:
+    """Parameters in the safetensors files of a model folder, read from their headers only."""
+    total = 0
+    for path in snapshot.rglob("*.safetensors"):
+        with path.open("rb") as f:
+            (header_size,) = struct.unpack("<Q", f.read(8))
+            header = json.loads(f.read(header_size))
+        for name, tensor in header.items():
+            if name != "__metadata__":
+                count = 1
+                for dim in tensor["shape"]:
+                    count *= dim
+                total += count
+    return total
+
+
+def available_memory(device: str) -> int:
+    """Free memory on `device`: the GPU's free memory for CUDA, otherwise available system RAM."""
+    if device.startswith("cuda"):
+        import torch
+
+        free, _ = torch.cuda.mem_get_info()
+        return int(free)
+    return int(psutil.virtual_memory().available)
+
+
+def assess(
+    repo_id: str,
+    *,
+    task: str | None,
+    parameters: int,
+    download_bytes: int,
+    size_on_disk: int,
+    status: str,
+    models_dir: Path,
+    dtype: str | None = None,
+    device: str | None = None,
+    description: str = "",
+) -> ModelInfo:
+    """Put a model's needs against this machine's free disk and memory."""
+    device = device or select_device()
+    dtype = dtype or str(select_dtype(device)).removeprefix("torch.")
+    if dtype not in BYTES_PER_PARAMETER:
+        raise InvalidInputError(f"Unknown dtype {dtype!r}; use one of {', '.join(BYTES_PER_PARAMETER)}.")
+    models_dir.mkdir(parents=True, exist_ok=True)
+    return ModelInfo(
+        repo_id=repo_id,
+        task=task,
+        status=status,
+        parameters=parameters,
+        download_bytes=download_bytes,
+        size_on_disk=size_on_disk,
+        dtype=dtype,
+        device=device,
+        disk=Fit(download_bytes, shutil.disk_usage(models_dir).free),
+        memory=Fit(estimate_load_bytes(parameters, dtype), available_memory(device)),
+        description=description,
+    )
+
+
+def from_catalog(
+    entry: CatalogEntry, *, models_dir: Path, dtype: str | None, device: str | None
+) -> ModelInfo:
+    """The fit of a catalog model, from the catalog's figures (offline, or when the Hub is unreachable)."""
+    return assess(
+        entry.repo_id, task=entry.task, parameters=entry.parameters, download_bytes=entry.size_bytes,
+        size_on_disk=0, status="available", models_dir=models_dir, dtype=dtype, device=device,
+        description=entry.description,
+    )  # fmt: skip

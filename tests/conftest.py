@@ -1,0 +1,99 @@
+"""Shared fixtures: tiny models built once per run, served by an olah Hub mirror on loopback."""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+# Never touch the user's own caches or the network from tests.
+_SCRATCH = Path(tempfile.mkdtemp(prefix="creator-kit-tests-"))
+os.environ["HF_HOME"] = str(_SCRATCH / "hf-home")
+os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
+os.environ["HF_ENDPOINT"] = "http://127.0.0.1:9"  # nothing listens: any unplanned Hub call fails fast
+os.environ.pop("HF_HUB_OFFLINE", None)
+os.environ.pop("CREATOR_KIT_OFFLINE", None)
+os.environ["CREATOR_KIT_MODELS_DIR"] = str(_SCRATCH / "models")
+os.environ["CREATOR_KIT_OUTPUTS_DIR"] = str(_SCRATCH / "outputs")
+sys.path.insert(0, str(Path(__file__).parent))
+
+from olah_hub import OlahHub, publish  # noqa: E402
+from tiny_models import (  # noqa: E402
+    build_gpt2,
+    build_pickle_only,
+    build_stable_diffusion,
+    write_random_safetensors,
+)
+
+TINY_GPT2 = "tiny/gpt2"
+TINY_SD = "tiny/sd"
+PICKLE_ONLY = "tiny/pickle-only"
+BIG = "tiny/big"
+BIG_FILE_BYTES = 48 * 1024 * 1024
+
+
+@dataclass
+class Hub:
+    """The running test hub: its endpoint, the published repos' commits and source folders."""
+
+    server: OlahHub
+    commits: dict[str, str]
+    sources: dict[str, Path]
+
+    @property
+    def endpoint(self) -> str:
+        return self.server.endpoint
+
+
+@pytest.fixture(scope="session")
+def tiny_sources(tmp_path_factory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("sources")
+    big = root / "big"
+    write_random_safetensors(big / "model.safetensors", BIG_FILE_BYTES)
+    (big / "config.json").write_text('{"model_type": "random-weights"}')
+    return {
+        TINY_GPT2: build_gpt2(root / "gpt2"),
+        TINY_SD: build_stable_diffusion(root / "sd"),
+        PICKLE_ONLY: build_pickle_only(root / "pickle"),
+        BIG: big,
+    }
+
+
+@pytest.fixture(scope="session")
+def hub(tiny_sources, tmp_path_factory) -> Hub:
+    """An olah mirror on a free loopback port serving the tiny models; HF_ENDPOINT points at it."""
+    root = tmp_path_factory.mktemp("hub")
+    commits = {
+        repo_id: publish(root / "mirrors", repo_id, source) for repo_id, source in tiny_sources.items()
+    }
+    server = OlahHub(root / "mirrors", root / "olah").start()
+    previous = os.environ["HF_ENDPOINT"]
+    os.environ["HF_ENDPOINT"] = server.endpoint
+    yield Hub(server, commits, tiny_sources)
+    os.environ["HF_ENDPOINT"] = previous
+    server.stop()
+
+
+@pytest.fixture
+def models_dir(tmp_path) -> Path:
+    return tmp_path / "models"
+
+
+@pytest.fixture
+def store(models_dir, tmp_path):
+    from creator_kit.store import ModelStore
+
+    return ModelStore(models_dir, offline=False, user_cache=tmp_path / "user-hf-cache")
+
+
+@pytest.fixture(autouse=True)
+def _fresh_settings():
+    from creator_kit.config import reset_settings
+
+    reset_settings()
+    yield
+    reset_settings()

@@ -1,0 +1,123 @@
+"""Tiny models with random weights, built from configs in seconds, for tests and benchmarks.
+
+Real classes (GPT2LMHeadModel, StableDiffusionPipeline...), real safetensors files, tiny sizes.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+CORPUS = [
+    "The quick brown fox jumps over the lazy dog.",
+    "A painter mixes colours on a wooden palette before the morning light fades.",
+    "Once upon a time a small robot learned to write poems about the sea.",
+    "Stable diffusion turns noise into pictures one step at a time.",
+    "Notebooks keep code, words and pictures together in one place.",
+] * 20
+
+
+def build_tokenizer(folder: Path, vocab_size: int = 300):
+    """A byte-level BPE tokenizer trained on CORPUS, saved as a GPT-2 fast tokenizer."""
+    from tokenizers import ByteLevelBPETokenizer
+    from transformers import GPT2TokenizerFast
+
+    bpe = ByteLevelBPETokenizer()
+    bpe.train_from_iterator(CORPUS, vocab_size=vocab_size, min_frequency=1, special_tokens=["<|endoftext|>"])
+    tokenizer = GPT2TokenizerFast(tokenizer_object=bpe, eos_token="<|endoftext|>", bos_token="<|endoftext|>")
+    tokenizer.model_max_length = 128
+    tokenizer.save_pretrained(folder)
+    return tokenizer
+
+
+def build_gpt2(folder: Path, *, n_layer: int = 2, n_embd: int = 64, seed: int = 0) -> Path:
+    """A 2-layer GPT-2 with a freshly trained tokenizer, saved with safetensors weights."""
+    import torch
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    folder.mkdir(parents=True, exist_ok=True)
+    tokenizer = build_tokenizer(folder)
+    torch.manual_seed(seed)
+    config = GPT2Config(
+        vocab_size=len(tokenizer), n_positions=128, n_embd=n_embd, n_layer=n_layer, n_head=2,
+        bos_token_id=tokenizer.eos_token_id, eos_token_id=tokenizer.eos_token_id,
+    )  # fmt: skip
+    GPT2LMHeadModel(config).save_pretrained(folder)
+    return folder
+
+
+def build_pickle_only(folder: Path) -> Path:
+    """A GPT-2 repo whose only weights are a pickle ``pytorch_model.bin``."""
+    import torch
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    folder.mkdir(parents=True, exist_ok=True)
+    config = GPT2Config(vocab_size=64, n_positions=32, n_embd=16, n_layer=1, n_head=2)
+    model = GPT2LMHeadModel(config)
+    config.save_pretrained(folder)
+    torch.save(model.state_dict(), folder / "pytorch_model.bin")
+    return folder
+
+
+def build_clip_tokenizer(folder: Path) -> None:
+    """A character-level CLIP tokenizer (byte alphabet, no merges): what diffusers pipelines expect."""
+    from transformers import CLIPTokenizer
+    from transformers.convert_slow_tokenizer import bytes_to_unicode
+
+    alphabet = list(bytes_to_unicode().values())
+    tokens = ["<|startoftext|>", "<|endoftext|>", *alphabet, *(c + "</w>" for c in alphabet)]
+    tokenizer = CLIPTokenizer(vocab={t: i for i, t in enumerate(tokens)}, merges=[], model_max_length=16)
+    tokenizer.save_pretrained(folder)
+
+
+def build_stable_diffusion(folder: Path, *, seed: int = 0) -> Path:
+    """A Stable Diffusion pipeline with a 2-block UNet, a small VAE and CLIP text encoder (32x32 images)."""
+    import torch
+    from diffusers import AutoencoderKL, DDIMScheduler, StableDiffusionPipeline, UNet2DConditionModel
+    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
+
+    torch.manual_seed(seed)
+    build_clip_tokenizer(folder / "tokenizer")
+    tokenizer = CLIPTokenizer.from_pretrained(folder / "tokenizer")
+    unet = UNet2DConditionModel(
+        block_out_channels=(32, 64), layers_per_block=1, sample_size=16, in_channels=4, out_channels=4,
+        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"), up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
+        cross_attention_dim=32, norm_num_groups=8,
+    )  # fmt: skip
+    vae = AutoencoderKL(
+        block_out_channels=(16, 32), in_channels=3, out_channels=3, latent_channels=4, norm_num_groups=8,
+        down_block_types=("DownEncoderBlock2D", "DownEncoderBlock2D"),
+        up_block_types=("UpDecoderBlock2D", "UpDecoderBlock2D"),
+    )  # fmt: skip
+    text_encoder = CLIPTextModel(
+        CLIPTextConfig(
+            bos_token_id=0,
+            eos_token_id=1,
+            pad_token_id=1,
+            hidden_size=32,
+            intermediate_size=37,
+            num_attention_heads=4,
+            num_hidden_layers=2,
+            vocab_size=len(tokenizer),
+            max_position_embeddings=16,
+        )  # fmt: skip
+    )
+    scheduler = DDIMScheduler(
+        beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", clip_sample=False, steps_offset=1
+    )
+    pipeline = StableDiffusionPipeline(
+        unet=unet, vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, scheduler=scheduler,
+        safety_checker=None, feature_extractor=None, requires_safety_checker=False,
+    )  # fmt: skip
+    pipeline.save_pretrained(folder)
+    return folder
+
+
+def write_random_safetensors(path: Path, size_bytes: int, seed: int = 0) -> Path:
+    """A valid safetensors file of about `size_bytes` holding one float32 tensor of random values."""
+    import numpy as np
+    from safetensors.numpy import save_file
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    values = np.random.default_rng(seed).standard_normal(size_bytes // 4, dtype=np.float32)
+    save_file({"weight": values}, str(path))
+    return path
