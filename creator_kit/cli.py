@@ -58,9 +58,7 @@ def cmd_list(args: argparse.Namespace) -> int:
         _print_json([m.to_dict() for m in models])
         return 0
     if not models:
-        print(
-            "No models installed. See `creator-kit models catalog`, then `creator-kit models download REPO_ID`."
-        )
+        print("No models installed. See `creator-kit models catalog`, then `creator-kit models download REPO_ID`.")
         return 0
     _table(
         [[m.repo_id, m.task or "?", m.status, _size(m.size_on_disk), m.commit[:12]] for m in models],
@@ -72,14 +70,10 @@ def cmd_list(args: argparse.Namespace) -> int:
 def cmd_download(args: argparse.Namespace) -> int:
     reporter = TqdmReporter(file=sys.stderr)
     try:
-        model = ModelStore().download(
-            args.repo_id, args.revision, allow_pickle=args.allow_pickle, on_event=reporter
-        )
+        model = ModelStore().download(args.repo_id, args.revision, allow_pickle=args.allow_pickle, on_event=reporter)
     finally:
         reporter.close()
-    print(
-        f"{model.repo_id} @ {model.commit[:12]}: {model.status}, {_size(model.size_on_disk)} in {model.path}"
-    )
+    print(f"{model.repo_id} @ {model.commit[:12]}: {model.status}, {_size(model.size_on_disk)} in {model.path}")
     return 0
 
 
@@ -126,9 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--offline", action="store_true", help="never use the network")
     commands = parser.add_subparsers(dest="command", required=True)
 
-    models = commands.add_parser("models", help="the local model library").add_subparsers(
-        dest="action", required=True
-    )
+    models = commands.add_parser("models", help="the local model library").add_subparsers(dest="action", required=True)
     catalog = models.add_parser("catalog", help="curated open models by task")
     catalog.add_argument("--task", choices=TASKS)
     catalog.add_argument("--json", action="store_true")

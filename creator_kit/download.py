@@ -94,9 +94,7 @@ def fetch_blob(
                     ) from error
                 time.sleep(min(2**attempt, 10))
             except HfHubHTTPError as error:
-                raise NetworkError(
-                    f"The server refused {url}: {error}. Check the repo id and HF_ENDPOINT."
-                ) from error
+                raise NetworkError(f"The server refused {url}: {error}. Check the repo id and HF_ENDPOINT.") from error
         os.chmod(part_path, 0o644)
         os.replace(part_path, blob_path)
         return Transfer(resumed_from=resumed_from, bytes_received=received)
@@ -131,9 +129,7 @@ def _transfer(
         request_headers["Range"] = f"bytes={have}-"
     received = 0
     timeout = httpx2.Timeout(READ_TIMEOUT_S, connect=10.0)
-    with get_session().stream(
-        "GET", url, headers=request_headers, follow_redirects=True, timeout=timeout
-    ) as response:
+    with get_session().stream("GET", url, headers=request_headers, follow_redirects=True, timeout=timeout) as response:
         if not (response.status_code == 416 and have == size):
             hf_raise_for_status(response)
             # A server that ignores Range answers 200 with the whole file: drop the prefix we already have.

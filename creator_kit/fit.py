@@ -138,12 +138,17 @@ def assess(
     )
 
 
-def from_catalog(
-    entry: CatalogEntry, *, models_dir: Path, dtype: str | None, device: str | None
-) -> ModelInfo:
+def from_catalog(entry: CatalogEntry, *, models_dir: Path, dtype: str | None, device: str | None) -> ModelInfo:
     """The fit of a catalog model, from the catalog's figures (offline, or when the Hub is unreachable)."""
     return assess(
-        entry.repo_id, task=entry.task, parameters=entry.parameters, download_bytes=entry.size_bytes,
-        size_on_disk=0, status="available", models_dir=models_dir, dtype=dtype, device=device,
+        entry.repo_id,
+        task=entry.task,
+        parameters=entry.parameters,
+        download_bytes=entry.size_bytes,
+        size_on_disk=0,
+        status="available",
+        models_dir=models_dir,
+        dtype=dtype,
+        device=device,
         description=entry.description,
-    )  # fmt: skip
+    )

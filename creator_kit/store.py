@@ -253,9 +253,7 @@ class ModelStore:
         self._check_free_disk(repo_id, files, blobs_dir)
         total = sum(f.size for f in files)
         done = 0
-        emit(
-            on_event, Log("download", f"{repo_id} @ {commit[:12]}: {len(files)} files, {total / 1e6:.1f} MB")
-        )
+        emit(on_event, Log("download", f"{repo_id} @ {commit[:12]}: {len(files)} files, {total / 1e6:.1f} MB"))
         emit(on_event, Progress("download", 0, total, unit="B", stage=repo_id))
         from huggingface_hub import hf_hub_url
         from huggingface_hub.utils import build_hf_headers
@@ -273,9 +271,15 @@ class ModelStore:
                 url = hf_hub_url(repo_id, remote.path, revision=commit, endpoint=self._endpoint())
                 lock = self.models_dir / ".locks" / repo_folder_name(repo_id) / f"{remote.etag}.lock"
                 fetch_blob(
-                    url, blob_path, lock, etag=remote.etag, size=remote.size,
-                    headers=headers, on_bytes=on_bytes, cancel=cancel,
-                )  # fmt: skip
+                    url,
+                    blob_path,
+                    lock,
+                    etag=remote.etag,
+                    size=remote.size,
+                    headers=headers,
+                    on_bytes=on_bytes,
+                    cancel=cancel,
+                )
             _link_snapshot_file(repo_dir, commit, remote.path, remote.etag)
             done += remote.size
             emit(on_event, Progress("download", done, total, unit="B", stage=repo_id))
@@ -296,23 +300,15 @@ class ModelStore:
         api = self._api()
         with _hub_errors(repo_id):
             commit = api.model_info(repo_id, revision=revision).sha
-            tree = [
-                e
-                for e in api.list_repo_tree(repo_id, revision=commit, recursive=True)
-                if isinstance(e, RepoFile)
-            ]
+            tree = [e for e in api.list_repo_tree(repo_id, revision=commit, recursive=True) if isinstance(e, RepoFile)]
             files = []
             for entry in tree:
                 path = _safe_relative_path(entry.path)
                 if entry.lfs is not None:
                     files.append(RemoteFile(path, entry.lfs.size, entry.lfs.sha256))
                 else:
-                    meta = get_hf_file_metadata(
-                        hf_hub_url(repo_id, path, revision=commit, endpoint=self._endpoint())
-                    )
-                    files.append(
-                        RemoteFile(path, meta.size if meta.size is not None else entry.size, meta.etag)
-                    )
+                    meta = get_hf_file_metadata(hf_hub_url(repo_id, path, revision=commit, endpoint=self._endpoint()))
+                    files.append(RemoteFile(path, meta.size if meta.size is not None else entry.size, meta.etag))
         return commit, files
 
     def _link_from_user_cache(self, repo_id: str, files: list[RemoteFile], blobs_dir: Path) -> None:
@@ -514,15 +510,20 @@ class ModelStore:
         if installed is not None:
             snapshot = Path(installed.path)
             return fit.assess(
-                repo_id, task=installed.task, parameters=fit.count_parameters(snapshot),
-                download_bytes=0, size_on_disk=installed.size_on_disk, status=installed.status,
-                models_dir=self.models_dir, dtype=dtype, device=device, description=installed.description,
-            )  # fmt: skip
+                repo_id,
+                task=installed.task,
+                parameters=fit.count_parameters(snapshot),
+                download_bytes=0,
+                size_on_disk=installed.size_on_disk,
+                status=installed.status,
+                models_dir=self.models_dir,
+                dtype=dtype,
+                device=device,
+                description=installed.description,
+            )
         if self.offline:
             if entry is None:
-                raise OfflineError(
-                    f"{repo_id} is not installed and offline mode is on: nothing is known about it."
-                )
+                raise OfflineError(f"{repo_id} is not installed and offline mode is on: nothing is known about it.")
             return fit.from_catalog(entry, models_dir=self.models_dir, dtype=dtype, device=device)
         try:
             _, remote_files = self._remote_files(repo_id, "main")
@@ -533,12 +534,17 @@ class ModelStore:
         files = select_files(repo_id, remote_files, allow_pickle=True)
         weight_bytes = sum(f.size for f in files if f.path.endswith((".safetensors", *PICKLE_SUFFIXES)))
         return fit.assess(
-            repo_id, task=entry.task if entry else None,
+            repo_id,
+            task=entry.task if entry else None,
             parameters=entry.parameters if entry else fit.parameters_from_bytes(weight_bytes),
-            download_bytes=sum(f.size for f in files), size_on_disk=0, status="available",
-            models_dir=self.models_dir, dtype=dtype, device=device,
+            download_bytes=sum(f.size for f in files),
+            size_on_disk=0,
+            status="available",
+            models_dir=self.models_dir,
+            dtype=dtype,
+            device=device,
             description=entry.description if entry else "",
-        )  # fmt: skip
+        )
 
     # ------------------------------------------------------------------ helpers
 
@@ -552,9 +558,7 @@ class ModelStore:
 
     def _require_online(self, action: str) -> None:
         if self.offline:
-            raise OfflineError(
-                f"Cannot {action} in offline mode. Go online (unset HF_HUB_OFFLINE, drop --offline)."
-            )
+            raise OfflineError(f"Cannot {action} in offline mode. Go online (unset HF_HUB_OFFLINE, drop --offline).")
 
 
 def select_files(repo_id: str, files: Iterable[RemoteFile], *, allow_pickle: bool) -> list[RemoteFile]:

@@ -67,9 +67,7 @@ def tiny_sources(tmp_path_factory) -> dict[str, Path]:
 def hub(tiny_sources, tmp_path_factory) -> Hub:
     """An olah mirror on a free loopback port serving the tiny models; HF_ENDPOINT points at it."""
     root = tmp_path_factory.mktemp("hub")
-    commits = {
-        repo_id: publish(root / "mirrors", repo_id, source) for repo_id, source in tiny_sources.items()
-    }
+    commits = {repo_id: publish(root / "mirrors", repo_id, source) for repo_id, source in tiny_sources.items()}
     server = OlahHub(root / "mirrors", root / "olah").start()
     previous = os.environ["HF_ENDPOINT"]
     os.environ["HF_ENDPOINT"] = server.endpoint

@@ -22,11 +22,14 @@ LFS_SUFFIXES = (".safetensors", ".bin", ".ckpt", ".pt")
 
 
 def _git(repo: Path, *args: str) -> str:
-    env = dict(os.environ, GIT_AUTHOR_NAME="t", GIT_AUTHOR_EMAIL="t@localhost", GIT_COMMITTER_NAME="t",
-               GIT_COMMITTER_EMAIL="t@localhost")  # fmt: skip
-    return subprocess.run(
-        ["git", *args], cwd=repo, env=env, check=True, capture_output=True, text=True
-    ).stdout
+    env = dict(
+        os.environ,
+        GIT_AUTHOR_NAME="t",
+        GIT_AUTHOR_EMAIL="t@localhost",
+        GIT_COMMITTER_NAME="t",
+        GIT_COMMITTER_EMAIL="t@localhost",
+    )
+    return subprocess.run(["git", *args], cwd=repo, env=env, check=True, capture_output=True, text=True).stdout
 
 
 def publish(mirrors: Path, repo_id: str, source: Path) -> str:
@@ -57,9 +60,7 @@ def _store_lfs(repo: Path, source: Path, pointer: Path) -> None:
     obj = repo / ".git" / "lfs" / "objects" / oid[:2] / oid[2:4] / oid
     obj.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(source, obj)
-    pointer.write_text(
-        f"version https://git-lfs.github.com/spec/v1\noid sha256:{oid}\nsize {source.stat().st_size}\n"
-    )
+    pointer.write_text(f"version https://git-lfs.github.com/spec/v1\noid sha256:{oid}\nsize {source.stat().st_size}\n")
 
 
 def free_port() -> int:
@@ -90,9 +91,7 @@ class OlahHub:
         )
         olah = Path(sys.executable).with_name("olah-cli")
         log = (self.workdir / "olah.log").open("w")
-        self.process = subprocess.Popen(
-            [str(olah), "-c", str(config)], cwd=self.workdir, stdout=log, stderr=log
-        )
+        self.process = subprocess.Popen([str(olah), "-c", str(config)], cwd=self.workdir, stdout=log, stderr=log)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             try:
@@ -100,9 +99,7 @@ class OlahHub:
                 return self
             except httpx.TransportError:
                 if self.process.poll() is not None:
-                    raise RuntimeError(
-                        f"olah exited: {(self.workdir / 'olah.log').read_text()[-2000:]}"
-                    ) from None
+                    raise RuntimeError(f"olah exited: {(self.workdir / 'olah.log').read_text()[-2000:]}") from None
                 time.sleep(0.2)
         raise RuntimeError("olah did not start within 60 s")
 
