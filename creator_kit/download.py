@@ -124,6 +124,8 @@ def _transfer(
             while chunk := f.read(CHUNK_SIZE):
                 hasher.update(chunk)
 
+    if have and on_bytes is not None:
+        on_bytes(have)
     request_headers = dict(headers, **{"Accept-Encoding": "identity"})
     if have:
         request_headers["Range"] = f"bytes={have}-"

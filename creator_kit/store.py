@@ -67,7 +67,7 @@ _VARIANT = re.compile(r"\.(fp16|bf16|ema|non_ema)\.(safetensors|bin)$")
 
 def validate_repo_id(repo_id: str) -> str:
     """`repo_id` if it is a well-formed Hub id (``name`` or ``namespace/name``), else InvalidRepoIdError."""
-    if not isinstance(repo_id, str) or not _REPO_ID.match(repo_id) or ".." in repo_id or "--" in repo_id:
+    if not isinstance(repo_id, str) or not _REPO_ID.fullmatch(repo_id) or ".." in repo_id or "--" in repo_id:
         raise InvalidRepoIdError(
             f"{repo_id!r} is not a valid model id. Use the Hub form 'namespace/name' "
             "(letters, digits, '-', '_', '.'), for example 'distilbert/distilgpt2'."
@@ -77,7 +77,7 @@ def validate_repo_id(repo_id: str) -> str:
 
 def validate_revision(revision: str) -> str:
     """`revision` if it is a safe branch, tag or commit name, else InvalidInputError."""
-    if not _REVISION.match(revision) or ".." in revision:
+    if not _REVISION.fullmatch(revision) or ".." in revision:
         raise InvalidInputError(f"{revision!r} is not a valid revision: use a branch, tag or commit hash.")
     return revision
 
@@ -224,7 +224,7 @@ class ModelStore:
         repo_id = validate_repo_id(repo_id)
         revision = validate_revision(revision or "main")
         if self.offline:
-            installed = self._installed_at(repo_id, revision)
+            installed = self._installed_at(repo_id, revision) or self._import_from_user_cache(repo_id, revision)
             if installed is not None:
                 return installed
             raise OfflineError(
@@ -237,57 +237,41 @@ class ModelStore:
         repo_dir = self.models_dir / repo_folder_name(repo_id)
         blobs_dir = repo_dir / "blobs"
         blobs_dir.mkdir(parents=True, exist_ok=True)
-        record = {
-            "repo_id": repo_id,
-            "revision": revision,
-            "commit": commit,
-            "source": "hub",
-            "complete": False,
-            "allow_pickle": allow_pickle,
-            "task": _catalog_task(repo_id),
-            "files": {f.path: {"etag": f.etag, "size": f.size} for f in files},
-        }
+        record = _new_record(repo_id, revision, commit, files, allow_pickle=allow_pickle)
         _write_json(repo_dir / RECORD_NAME, record)
 
         self._link_from_user_cache(repo_id, files, blobs_dir)
         self._check_free_disk(repo_id, files, blobs_dir)
+        missing = [f for f in files if not (blobs_dir / f.etag).exists()]
         total = sum(f.size for f in files)
-        done = 0
+        done = total - sum(f.size for f in missing)
         emit(on_event, Log("download", f"{repo_id} @ {commit[:12]}: {len(files)} files, {total / 1e6:.1f} MB"))
-        emit(on_event, Progress("download", 0, total, unit="B", stage=repo_id))
+        emit(on_event, Progress("download", done, total, unit="B", stage=repo_id))
         from huggingface_hub import hf_hub_url
         from huggingface_hub.utils import build_hf_headers
 
         from creator_kit.download import fetch_blob
 
         headers = build_hf_headers()
-        for remote in files:
-            blob_path = blobs_dir / remote.etag
+        for remote in missing:
 
             def on_bytes(n: int, offset: int = done) -> None:
                 emit(on_event, Progress("download", offset + n, total, unit="B", stage=repo_id))
 
-            if not blob_path.exists():
-                url = hf_hub_url(repo_id, remote.path, revision=commit, endpoint=self._endpoint())
-                lock = self.models_dir / ".locks" / repo_folder_name(repo_id) / f"{remote.etag}.lock"
-                fetch_blob(
-                    url,
-                    blob_path,
-                    lock,
-                    etag=remote.etag,
-                    size=remote.size,
-                    headers=headers,
-                    on_bytes=on_bytes,
-                    cancel=cancel,
-                )
-            _link_snapshot_file(repo_dir, commit, remote.path, remote.etag)
+            fetch_blob(
+                hf_hub_url(repo_id, remote.path, revision=commit, endpoint=self._endpoint()),
+                blobs_dir / remote.etag,
+                self.models_dir / ".locks" / repo_folder_name(repo_id) / f"{remote.etag}.lock",
+                etag=remote.etag,
+                size=remote.size,
+                headers=headers,
+                on_bytes=on_bytes,
+                cancel=cancel,
+            )
             done += remote.size
             emit(on_event, Progress("download", done, total, unit="B", stage=repo_id))
 
-        _write_ref(repo_dir, revision, commit)
-        record["complete"] = True
-        record["downloaded_at"] = datetime.now(UTC).isoformat(timespec="seconds")
-        _write_json(repo_dir / RECORD_NAME, record)
+        self._finish(repo_dir, record, files)
         installed = self._describe(repo_dir)
         emit(on_event, Done("download", installed))
         return installed
@@ -318,12 +302,35 @@ class ModelStore:
             return
         for remote in files:
             source, target = source_blobs / remote.etag, blobs_dir / remote.etag
-            if target.exists() or not source.is_file() or source.stat().st_size != remote.size:
-                continue
-            try:
-                os.link(source.resolve(), target)
-            except OSError:
-                target.symlink_to(source.resolve())
+            if not target.exists() and source.is_file() and source.stat().st_size == remote.size:
+                _link_or_reference(source.resolve(), target)
+
+    def _import_from_user_cache(self, repo_id: str, revision: str) -> InstalledModel | None:
+        """Offline: take a snapshot the user's own HF cache holds, linking its blobs (no second copy)."""
+        source_repo = self.user_cache / repo_folder_name(repo_id)
+        commit = revision if _COMMIT.fullmatch(revision) else _read_ref(source_repo, revision)
+        snapshot = source_repo / "snapshots" / (commit or "")
+        if not commit or not snapshot.is_dir() or source_repo.resolve() == self.models_dir.resolve():
+            return None
+        files = [
+            RemoteFile(p.relative_to(snapshot).as_posix(), p.stat().st_size, p.resolve().name)
+            for p in sorted(snapshot.rglob("*"))
+            if p.is_file()
+        ]
+        repo_dir = self.models_dir / repo_folder_name(repo_id)
+        (repo_dir / "blobs").mkdir(parents=True, exist_ok=True)
+        self._link_from_user_cache(repo_id, files, repo_dir / "blobs")
+        self._finish(repo_dir, _new_record(repo_id, revision, commit, files), files)
+        return self._describe(repo_dir)
+
+    def _finish(self, repo_dir: Path, record: dict[str, Any], files: list[RemoteFile]) -> None:
+        """Point the snapshot at the blobs, write the ref, and only then mark the record complete."""
+        for remote in files:
+            _link_snapshot_file(repo_dir, record["commit"], remote.path, remote.etag)
+        _write_ref(repo_dir, record["revision"], record["commit"])
+        record["complete"] = True
+        record["installed_at"] = datetime.now(UTC).isoformat(timespec="seconds")
+        _write_json(repo_dir / RECORD_NAME, record)
 
     def _check_free_disk(self, repo_id: str, files: list[RemoteFile], blobs_dir: Path) -> None:
         needed = 0
@@ -368,29 +375,16 @@ class ModelStore:
             shutil.rmtree(repo_dir)
         blobs_dir = repo_dir / "blobs"
         blobs_dir.mkdir(parents=True)
-        files = {}
+        files = []
         for source_path in sources:
-            relative = source_path.relative_to(folder).as_posix()
             etag = _sha256_file(source_path)
             shutil.copyfile(source_path, blobs_dir / etag)
-            files[relative] = {"etag": etag, "size": source_path.stat().st_size}
-        commit = hashlib.sha1(json.dumps(files, sort_keys=True).encode(), usedforsecurity=False).hexdigest()
-        for relative, entry in files.items():
-            _link_snapshot_file(repo_dir, commit, relative, entry["etag"])
-        _write_ref(repo_dir, "main", commit)
-        record = {
-            "repo_id": repo_id,
-            "revision": "main",
-            "commit": commit,
-            "source": source,
-            "complete": True,
-            "task": task,
-            "description": description,
-            "metadata": metadata or {},
-            "files": files,
-            "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        }
-        _write_json(repo_dir / RECORD_NAME, record)
+            files.append(RemoteFile(source_path.relative_to(folder).as_posix(), source_path.stat().st_size, etag))
+        listing = sorted((f.path, f.etag) for f in files)
+        commit = hashlib.sha1(json.dumps(listing).encode(), usedforsecurity=False).hexdigest()
+        record = _new_record(repo_id, "main", commit, files)
+        record.update(source=source, task=task, description=description, metadata=metadata or {})
+        self._finish(repo_dir, record, files)
         return self._describe(repo_dir)
 
     # ------------------------------------------------------------------ what is installed
@@ -399,7 +393,9 @@ class ModelStore:
         """Every model in the store (complete or not), sorted by id."""
         if not self.models_dir.is_dir():
             return []
-        repo_dirs = sorted(p for p in self.models_dir.glob("models--*") if (p / "snapshots").is_dir())
+        repo_dirs = sorted(
+            p for p in self.models_dir.glob("models--*") if (p / "snapshots").is_dir() or (p / RECORD_NAME).is_file()
+        )
         return [self._describe(repo_dir) for repo_dir in repo_dirs]
 
     def is_installed(self, repo_id: str) -> bool:
@@ -426,7 +422,7 @@ class ModelStore:
 
     def _installed_at(self, repo_id: str, revision: str | None) -> InstalledModel | None:
         repo_dir = self.models_dir / repo_folder_name(repo_id)
-        if not (repo_dir / "snapshots").is_dir():
+        if not repo_dir.is_dir():
             return None
         installed = self._describe(repo_dir)
         if installed.status == "incomplete":
@@ -453,7 +449,7 @@ class ModelStore:
             source=source,
             revision=revision,
             commit=commit or "",
-            size_on_disk=_tree_size(repo_dir),
+            size_on_disk=_tree_size(repo_dir / "blobs"),
             path=str(snapshot),
             description=record.get("description", ""),
             metadata=record.get("metadata", {}),
@@ -490,7 +486,7 @@ class ModelStore:
         repo_dir = self.models_dir / repo_folder_name(repo_id)
         if not repo_dir.is_dir():
             raise ModelNotInstalledError(f"{repo_id} is not in {self.models_dir}; nothing to remove.")
-        freed = _tree_size(repo_dir)
+        freed = _tree_size(repo_dir / "blobs")
         shutil.rmtree(repo_dir)
         shutil.rmtree(self.models_dir / ".locks" / repo_folder_name(repo_id), ignore_errors=True)
         return freed
@@ -595,6 +591,30 @@ def detect_task(snapshot: Path) -> str | None:
     return None
 
 
+def _new_record(
+    repo_id: str, revision: str, commit: str, files: list[RemoteFile], *, allow_pickle: bool = False
+) -> dict[str, Any]:
+    """The store record of a Hub model, not yet complete."""
+    return {
+        "repo_id": repo_id,
+        "revision": revision,
+        "commit": commit,
+        "source": "hub",
+        "complete": False,
+        "allow_pickle": allow_pickle,
+        "task": _catalog_task(repo_id),
+        "files": {f.path: {"etag": f.etag, "size": f.size} for f in files},
+    }
+
+
+def _link_or_reference(source: Path, target: Path) -> None:
+    """Hard-link `source` to `target`, or symlink it where a hard link is impossible (another disk)."""
+    try:
+        os.link(source, target)
+    except OSError:
+        target.symlink_to(source)
+
+
 def _catalog_task(repo_id: str) -> str | None:
     entry = catalog_entry(repo_id)
     return entry.task if entry else None
@@ -617,7 +637,7 @@ def _link_snapshot_file(repo_dir: Path, commit: str, relative: str, etag: str) -
 
 
 def _write_ref(repo_dir: Path, revision: str, commit: str) -> None:
-    if revision == commit or not _COMMIT.match(commit):
+    if revision == commit or not _COMMIT.fullmatch(commit):
         return
     ref = repo_dir / "refs" / revision
     ref.parent.mkdir(parents=True, exist_ok=True)
@@ -630,6 +650,8 @@ def _read_ref(repo_dir: Path, revision: str) -> str | None:
 
 
 def _latest_snapshot(repo_dir: Path) -> str | None:
+    if not (repo_dir / "snapshots").is_dir():
+        return None
     snapshots = sorted((repo_dir / "snapshots").iterdir(), key=lambda p: p.stat().st_mtime)
     return snapshots[-1].name if snapshots else None
 

@@ -56,7 +56,7 @@ def build_pickle_only(folder: Path) -> Path:
     from transformers import GPT2Config, GPT2LMHeadModel
 
     folder.mkdir(parents=True, exist_ok=True)
-    config = GPT2Config(vocab_size=64, n_positions=32, n_embd=16, n_layer=1, n_head=2)
+    config = GPT2Config(vocab_size=64, n_positions=32, n_embd=16, n_layer=1, n_head=2, bos_token_id=0, eos_token_id=0)
     model = GPT2LMHeadModel(config)
     config.save_pretrained(folder)
     torch.save(model.state_dict(), folder / "pytorch_model.bin")
