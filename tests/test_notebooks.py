@@ -1,0 +1,46 @@
+"""Notebooks run headless under papermill against the test hub, as a user's batch job would."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nbformat
+import papermill
+from conftest import TINY_GPT2
+
+NOTEBOOKS = Path(__file__).parent.parent / "notebooks"
+
+
+def execute(name: str, tmp_path: Path, **parameters) -> nbformat.NotebookNode:
+    output = tmp_path / name
+    papermill.execute_notebook(
+        NOTEBOOKS / name, output, parameters=parameters, progress_bar=False, kernel_name="python3"
+    )
+    return nbformat.read(output, as_version=4)
+
+
+def text_outputs(notebook: nbformat.NotebookNode) -> str:
+    chunks = []
+    for cell in notebook.cells:
+        for output in cell.get("outputs", []):
+            chunks.append(output.get("text", "") or output.get("data", {}).get("text/plain", ""))
+    return "\n".join(chunks)
+
+
+def test_model_library_notebook_downloads_verifies_and_lists(hub, tmp_path):
+    notebook = execute(
+        "01_model_library.ipynb", tmp_path, repo_id=TINY_GPT2, hf_endpoint=hub.endpoint, models_dir=str(tmp_path / "m")
+    )
+    text = text_outputs(notebook)
+    assert "distilbert/distilgpt2" in text  # the catalog table
+    assert f"{TINY_GPT2} @ {hub.commits[TINY_GPT2][:12]}: downloaded" in text
+    assert "files match their published checksums" in text
+    assert (tmp_path / "m" / "models--tiny--gpt2" / "snapshots" / hub.commits[TINY_GPT2]).is_dir()
+
+
+def test_committed_notebooks_carry_no_outputs_and_a_parameters_cell():
+    for path in sorted(NOTEBOOKS.glob("*.ipynb")):
+        notebook = nbformat.read(path, as_version=4)
+        code_cells = [c for c in notebook.cells if c.cell_type == "code"]
+        assert "parameters" in code_cells[0].metadata.get("tags", []), path.name
+        assert all(not c.outputs and c.execution_count is None for c in code_cells), f"{path.name} has outputs"
