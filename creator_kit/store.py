@@ -237,11 +237,10 @@ class ModelStore:
         repo_dir = self.models_dir / repo_folder_name(repo_id)
         blobs_dir = repo_dir / "blobs"
         blobs_dir.mkdir(parents=True, exist_ok=True)
-        record = _new_record(repo_id, revision, commit, files, allow_pickle=allow_pickle)
-        _write_json(repo_dir / RECORD_NAME, record)
-
         self._link_from_user_cache(repo_id, files, blobs_dir)
         self._check_free_disk(repo_id, files, blobs_dir)
+        record = _new_record(repo_id, revision, commit, files, allow_pickle=allow_pickle)
+        _write_json(repo_dir / RECORD_NAME, record)
         missing = [f for f in files if not (blobs_dir / f.etag).exists()]
         total = sum(f.size for f in files)
         done = total - sum(f.size for f in missing)

@@ -280,7 +280,7 @@ def test_not_enough_disk_is_refused_before_writing(hub, store, monkeypatch):
     monkeypatch.setattr("creator_kit.store.shutil.disk_usage", almost_full)
     with pytest.raises(InsufficientDiskError, match="needs"):
         store.download(BIG)
-    assert not store.is_installed(BIG)
+    assert store.installed() == []
     assert partial_file(store.models_dir, BIG) is None
 
 
