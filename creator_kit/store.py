@@ -710,3 +710,8 @@ def _hub_errors(subject: str) -> Iterator[None]:
             f"Could not reach {endpoint} for {subject}: {exc}. Check your connection or HF_ENDPOINT, "
             "or use --offline to work with installed models."
         ) from exc
+    except json.JSONDecodeError as exc:
+        raise NetworkError(
+            f"{endpoint} did not answer like the Hub API for {subject} (some mirrors do not implement every "
+            "endpoint, e.g. search). Check HF_ENDPOINT."
+        ) from exc

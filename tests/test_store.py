@@ -231,6 +231,11 @@ def test_unreachable_hub_is_a_network_error(store, monkeypatch):
         store.download(TINY_GPT2)
 
 
+def test_search_through_a_mirror_without_search_is_a_network_error(hub, store):
+    with pytest.raises(NetworkError, match="did not answer like the Hub API"):
+        store.search("gpt")
+
+
 def test_offline_listing_info_and_loading_work_with_the_server_stopped(hub, tmp_path, monkeypatch):
     server = OlahHub(hub.server.mirrors, tmp_path / "olah").start()
     monkeypatch.setenv("HF_ENDPOINT", server.endpoint)
