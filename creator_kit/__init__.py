@@ -3,6 +3,9 @@
 Importing this package is cheap: torch, transformers and diffusers load only when a model does.
 """
 
+import importlib
+from typing import Any
+
 from creator_kit.catalog import TASKS, CatalogEntry
 from creator_kit.config import Settings, configure, get_settings
 from creator_kit.errors import (
@@ -25,6 +28,28 @@ from creator_kit.store import InstalledModel, ModelStore, VerifyReport
 
 __version__ = "0.1.0"
 
+#: Public names whose modules import torch or transformers: loaded on first use, so `import creator_kit` stays light.
+_LAZY = {
+    "text": ("creator_kit.text", None),
+    "runtime": ("creator_kit.runtime", None),
+    "manifest": ("creator_kit.manifest", None),
+    "generate": ("creator_kit.text", "generate"),
+    "stream": ("creator_kit.text", "stream"),
+    "GenerationParams": ("creator_kit.text", "GenerationParams"),
+    "TextResult": ("creator_kit.text", "TextResult"),
+    "LoadedModel": ("creator_kit.runtime", "LoadedModel"),
+    "Manifest": ("creator_kit.manifest", "Manifest"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module 'creator_kit' has no attribute {name!r}")
+    module_name, attribute = _LAZY[name]
+    module = importlib.import_module(module_name)
+    return module if attribute is None else getattr(module, attribute)
+
+
 __all__ = [
     "TASKS",
     "CancelledError",
@@ -33,12 +58,15 @@ __all__ = [
     "Done",
     "Event",
     "EventCallback",
+    "GenerationParams",
     "InstalledModel",
     "InsufficientDiskError",
     "IntegrityError",
     "InvalidInputError",
     "InvalidRepoIdError",
+    "LoadedModel",
     "Log",
+    "Manifest",
     "Metric",
     "ModelInfo",
     "ModelNotFoundError",
@@ -49,11 +77,17 @@ __all__ = [
     "Preview",
     "Progress",
     "Settings",
+    "TextResult",
     "TqdmReporter",
     "UnsafeWeightsError",
     "VerifyReport",
     "WrongTaskError",
     "__version__",
     "configure",
+    "generate",
     "get_settings",
+    "manifest",
+    "runtime",
+    "stream",
+    "text",
 ]

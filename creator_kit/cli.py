@@ -8,9 +8,11 @@ installed, 4 unsafe weights, 5 network or offline, 6 disk, 7 integrity, 130 canc
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 from creator_kit.catalog import TASKS
@@ -114,6 +116,77 @@ def cmd_remove(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_generate_text(args: argparse.Namespace) -> int:
+    from creator_kit import text
+
+    options = {
+        "model": args.model,
+        "preset": args.preset,
+        "quantize": args.quantize,
+        "max_new_tokens": args.max_new_tokens,
+        "temperature": args.temperature,
+        "top_k": args.top_k,
+        "top_p": args.top_p,
+        "stop": args.stop,
+        "seed": args.seed,
+    }
+    if args.stream:
+        pieces = text.stream(args.prompt, **options)
+        for piece in pieces:
+            print(piece, end="", flush=True, file=sys.stderr if args.json else sys.stdout)
+        print(file=sys.stderr if args.json else sys.stdout)
+        result = pieces.result
+    else:
+        result = text.generate(args.prompt, **options)
+    if args.json:
+        _print_json(result.to_dict())
+    elif not args.stream:
+        print(result.text)
+    if args.out:
+        out = Path(args.out)
+        saved = result.save(out.parent, name=out.stem)
+        print(f"Saved {saved} (manifest: {saved.with_suffix('.json')})", file=sys.stderr)
+    print(
+        f"{result.new_tokens} tokens in {result.elapsed_s:.2f} s ({result.tokens_per_s:.1f} tokens/s), "
+        f"seed {result.manifest.seed}, {result.finish_reason}",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def cmd_train_text(args: argparse.Namespace) -> int:
+    from creator_kit import train
+
+    options = {
+        "epochs": args.epochs,
+        "batch_size": args.batch_size,
+        "lr": args.lr,
+        "max_steps": args.max_steps,
+        "eval_every": args.eval_every,
+        "seed": args.seed,
+    }
+    config = train.TrainingConfig(
+        model=args.model,
+        data=args.data,
+        text_column=args.text_column,
+        name=args.name,
+        lora=args.lora,
+        **{key: value for key, value in options.items() if value is not None},
+    )
+    reporter = TqdmReporter(file=sys.stderr)
+    try:
+        with contextlib.redirect_stdout(sys.stderr):  # stdout carries the result alone (tqdm.write logs to stdout)
+            result = train.train(config, resume=args.resume, on_event=reporter)
+    finally:
+        reporter.close()
+    if args.json:
+        _print_json(result.to_dict())
+        return 0
+    metrics = ", ".join(f"{name} {value:.4g}" for name, value in result.metrics.items())
+    print(f"{result.model.repo_id}: {result.steps} steps, best at step {result.best_step} ({metrics})")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="creator-kit", description="Local generative AI workbench.")
     parser.add_argument("--models-dir", help="the model store (default: $CREATOR_KIT_MODELS_DIR or ./models)")
@@ -149,6 +222,44 @@ def build_parser() -> argparse.ArgumentParser:
     remove = models.add_parser("remove", help="delete a model from the store")
     remove.add_argument("repo_id")
     remove.set_defaults(handler=cmd_remove)
+
+    generate = commands.add_parser("generate", help="generate with an installed model").add_subparsers(
+        dest="kind", required=True
+    )
+    text = generate.add_parser("text", help="continue a prompt with a text model")
+    text.add_argument("--model", required=True, help="an installed text-generation model id")
+    text.add_argument("--prompt", required=True)
+    text.add_argument("--preset", default="balanced", help="precise, balanced or creative (default: balanced)")
+    text.add_argument("--max-new-tokens", type=int)
+    text.add_argument("--temperature", type=float)
+    text.add_argument("--top-k", type=int)
+    text.add_argument("--top-p", type=float)
+    text.add_argument("--stop", action="append", help="end the text before this string (repeatable)")
+    text.add_argument("--seed", type=int, help="the same seed gives the same text")
+    text.add_argument("--quantize", choices=["int8"], help="dynamic int8 quantization (CPU)")
+    text.add_argument("--stream", action="store_true", help="print the text as it is generated")
+    text.add_argument("--out", help="save the text to this .txt file, with a .json manifest beside it")
+    text.add_argument("--json", action="store_true")
+    text.set_defaults(handler=cmd_generate_text)
+
+    trainer = commands.add_parser("train", help="fine-tune a model on your own data").add_subparsers(
+        dest="kind", required=True
+    )
+    train_text = trainer.add_parser("text", help="fine-tune an installed text model (full or LoRA)")
+    train_text.add_argument("--model", required=True, help="an installed text-generation model id")
+    train_text.add_argument("--data", required=True, help="a .txt, .csv or .jsonl file, or a folder of .txt files")
+    train_text.add_argument("--text-column", default="text", help="the text column of .csv / .jsonl data")
+    train_text.add_argument("--name", help="the new model is local/NAME (default: <model>-finetuned)")
+    train_text.add_argument("--epochs", type=int)
+    train_text.add_argument("--batch-size", type=int)
+    train_text.add_argument("--lr", type=float, help="learning rate")
+    train_text.add_argument("--lora", action="store_true", help="train a LoRA adapter (merged into the result)")
+    train_text.add_argument("--max-steps", type=int, help="stop after this many optimizer steps")
+    train_text.add_argument("--eval-every", type=int, help="evaluate and checkpoint every N steps")
+    train_text.add_argument("--seed", type=int)
+    train_text.add_argument("--resume", action="store_true", help="continue the run from its last checkpoint")
+    train_text.add_argument("--json", action="store_true")
+    train_text.set_defaults(handler=cmd_train_text)
     return parser
 
 

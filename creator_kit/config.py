@@ -6,8 +6,10 @@ Environment variables (all optional):
 - ``CREATOR_KIT_OUTPUTS_DIR``: where generated files go (default ``./outputs``).
 - ``CREATOR_KIT_OFFLINE`` or ``HF_HUB_OFFLINE``: ``1`` makes every network call an OfflineError.
 - ``HF_ENDPOINT``: the Hub or a mirror of it (olah, an internal proxy).
+- ``CREATOR_KIT_MEMORY_BUDGET``: bytes that loaded models may take together (default: half the device's memory).
 
-Hugging Face telemetry is switched off as soon as this module is imported.
+Hugging Face telemetry is switched off as soon as this module is imported, and OpenMP threads are told to
+sleep rather than spin when idle (measured: spinning workers slowed the next generation up to 5x on 2 cores).
 """
 
 from __future__ import annotations
@@ -17,11 +19,14 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from creator_kit.errors import InvalidInputError
+
 if TYPE_CHECKING:
     import torch
 
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 os.environ.setdefault("DO_NOT_TRACK", "1")
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 DEFAULT_ENDPOINT = "https://huggingface.co"
 _TRUE = {"1", "true", "yes", "on"}
@@ -38,6 +43,7 @@ class Settings:
     models_dir: Path
     outputs_dir: Path
     offline: bool
+    memory_budget: int | None = None
 
     @property
     def endpoint(self) -> str:
@@ -50,7 +56,17 @@ def _from_environment() -> Settings:
         models_dir=Path(os.environ.get("CREATOR_KIT_MODELS_DIR", "models")).expanduser().absolute(),
         outputs_dir=Path(os.environ.get("CREATOR_KIT_OUTPUTS_DIR", "outputs")).expanduser().absolute(),
         offline=_env_flag("CREATOR_KIT_OFFLINE") or _env_flag("HF_HUB_OFFLINE"),
+        memory_budget=_env_bytes("CREATOR_KIT_MEMORY_BUDGET"),
     )
+
+
+def _env_bytes(name: str) -> int | None:
+    value = os.environ.get(name, "").strip()
+    if not value:
+        return None
+    if not value.isdigit() or int(value) <= 0:
+        raise InvalidInputError(f"{name} must be a positive number of bytes, not {value!r}.")
+    return int(value)
 
 
 _settings: Settings | None = None

@@ -117,6 +117,7 @@ class InstalledModel:
     path: str
     description: str = ""
     metadata: dict[str, Any] = field(default_factory=dict)
+    allow_pickle: bool = False  # the user opted in to pickle weights for this model
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -452,6 +453,7 @@ class ModelStore:
             path=str(snapshot),
             description=record.get("description", ""),
             metadata=record.get("metadata", {}),
+            allow_pickle=bool(record.get("allow_pickle")),
         )
 
     # ------------------------------------------------------------------ verify, remove, usage, info

@@ -95,3 +95,74 @@ def _fresh_settings():
     reset_settings()
     yield
     reset_settings()
+
+
+@pytest.fixture(scope="session")
+def text_models_dir(hub, tmp_path_factory) -> Path:
+    """A models folder holding tiny/gpt2, downloaded from the test hub once per run."""
+    from creator_kit.store import ModelStore
+
+    models = tmp_path_factory.mktemp("text-store")
+    ModelStore(models, offline=False, user_cache=models / "no-user-cache").download(TINY_GPT2)
+    return models
+
+
+@pytest.fixture
+def text_store(text_models_dir, tmp_path):
+    """A copy of `text_models_dir` for this test (so it may add models), made the configured store."""
+    import shutil
+
+    from creator_kit.config import configure
+    from creator_kit.store import ModelStore
+
+    models = shutil.copytree(text_models_dir, tmp_path / "text-models", symlinks=True)
+    configure(models_dir=models)
+    return ModelStore()
+
+
+@pytest.fixture(scope="session")
+def image_models_dir(hub, tmp_path_factory) -> Path:
+    """A models folder holding tiny/sd, downloaded from the test hub once per run."""
+    from creator_kit.store import ModelStore
+
+    models = tmp_path_factory.mktemp("image-store")
+    ModelStore(models, offline=False, user_cache=models / "no-user-cache").download(TINY_SD)
+    return models
+
+
+@pytest.fixture
+def image_store(image_models_dir):
+    """The store of `image_models_dir`, made the configured store; tiny/sd loads through the runtime."""
+    from creator_kit.config import configure
+    from creator_kit.store import ModelStore
+
+    configure(models_dir=image_models_dir)
+    return ModelStore()
+
+
+@pytest.fixture
+def training_store(text_store, tmp_path):
+    """`text_store` with training runs under this test's outputs folder and torch on one thread.
+
+    One thread: on the shared two-core machines, torch's default thread pool contends and a tiny
+    training step takes a second instead of milliseconds.
+    """
+    import torch
+
+    from creator_kit.config import configure
+
+    configure(outputs_dir=tmp_path / "outputs")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield text_store
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture
+def training_text(tmp_path) -> Path:
+    """A small, very regular corpus (one document per line) that the tiny GPT-2 learns within a few steps."""
+    from tiny_models import CORPUS
+
+    path = tmp_path / "corpus.txt"
+    path.write_text("\n".join(CORPUS) + "\n", encoding="utf-8")
+    return path

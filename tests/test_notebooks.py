@@ -44,3 +44,22 @@ def test_committed_notebooks_carry_no_outputs_and_a_parameters_cell():
         code_cells = [c for c in notebook.cells if c.cell_type == "code"]
         assert "parameters" in code_cells[0].metadata.get("tags", []), path.name
         assert all(not c.outputs and c.execution_count is None for c in code_cells), f"{path.name} has outputs"
+
+
+def test_image_notebook_renders_sweeps_and_reproduces(image_models_dir, tmp_path):
+    from conftest import TINY_SD
+
+    notebook = execute(
+        "03_image_generation.ipynb",
+        tmp_path,
+        model=TINY_SD,
+        steps=3,
+        models_dir=str(image_models_dir),
+        outputs_dir=str(tmp_path / "outputs"),
+    )
+    text = text_outputs(notebook)
+    assert "reproduced pixel for pixel: True" in text
+    pngs = sorted(p.name for p in (tmp_path / "outputs").glob("*.png"))
+    assert len(pngs) == 2  # the image and the contact sheet
+    images = [o for c in notebook.cells for o in c.get("outputs", []) if "image/png" in o.get("data", {})]
+    assert len(images) == 3  # the image, the strip of sampling previews, the contact sheet

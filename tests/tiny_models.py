@@ -63,14 +63,14 @@ def build_pickle_only(folder: Path) -> Path:
     return folder
 
 
-def build_clip_tokenizer(folder: Path) -> None:
+def build_clip_tokenizer(folder: Path, max_length: int = 16) -> None:
     """A character-level CLIP tokenizer (byte alphabet, no merges): what diffusers pipelines expect."""
     from transformers import CLIPTokenizer
     from transformers.convert_slow_tokenizer import bytes_to_unicode
 
     alphabet = list(bytes_to_unicode().values())
     tokens = ["<|startoftext|>", "<|endoftext|>", *alphabet, *(c + "</w>" for c in alphabet)]
-    tokenizer = CLIPTokenizer(vocab={t: i for i, t in enumerate(tokens)}, merges=[], model_max_length=16)
+    tokenizer = CLIPTokenizer(vocab={t: i for i, t in enumerate(tokens)}, merges=[], model_max_length=max_length)
     tokenizer.save_pretrained(folder)
 
 

@@ -1,0 +1,320 @@
+"""Text-to-image with the diffusers pipelines in the store (Stable Diffusion 1.x/2.x, SD-Turbo, SDXL).
+
+    result = image.generate("a lighthouse at dawn", model="segmind/tiny-sd", steps=20, seed=7)
+    result.save()                      # outputs/image-....png, manifest embedded in the PNG
+
+Previews during sampling are a fixed linear projection of the latents to RGB (no VAE decode), sent
+as Preview events every step; the full VAE decode runs once, at the end.
+"""
+
+from __future__ import annotations
+
+import itertools
+import random
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from creator_kit import manifest as manifests
+from creator_kit import runtime
+from creator_kit.errors import CancelledError, InvalidInputError, WrongTaskError
+from creator_kit.events import Done, EventCallback, Preview, Progress, emit
+
+if TYPE_CHECKING:
+    import torch
+    from PIL import Image
+
+TASK = "text-to-image"
+MIN_SIZE, MAX_SIZE = 16, 2048
+MAX_STEPS, MAX_BATCH = 200, 16
+MAX_SEED = 2**32 - 1
+
+#: Latent channel -> RGB projections used for previews (the factors ComfyUI and A1111 use).
+SD_LATENT_RGB = (
+    (0.3512, 0.2297, 0.3227),
+    (0.3250, 0.4974, 0.2350),
+    (-0.2829, 0.1762, 0.2721),
+    (-0.2120, -0.2616, -0.7177),
+)
+SDXL_LATENT_RGB = (
+    (0.3651, 0.4232, 0.4341),
+    (-0.2533, -0.0042, 0.1068),
+    (0.1076, 0.1111, -0.0362),
+    (-0.3165, -0.2492, -0.2188),
+)
+
+
+@dataclass(frozen=True)
+class ImageParams:
+    """Everything that decides the pixels, besides the model."""
+
+    prompt: str
+    negative_prompt: str = ""
+    width: int | None = None  # None: the model's native size
+    height: int | None = None
+    steps: int = 25
+    guidance: float = 7.5
+    scheduler: str | None = None  # a scheduler class name from the pipeline's compatibles; None: the model's own
+    seed: int | None = None
+    batch: int = 1
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class ImageResult:
+    """Images of one generation with their manifest; image i was made with seed `seed + i`."""
+
+    images: list[Image.Image]
+    manifest: manifests.Manifest
+    elapsed_s: float
+    paths: list[Path] = field(default_factory=list)
+
+    @property
+    def image(self) -> Image.Image:
+        return self.images[0]
+
+    def save(self, folder: str | Path | None = None, name: str | None = None) -> list[Path]:
+        """Write every image as PNG with the manifest embedded; returns the paths."""
+        self.paths = [
+            manifests.save_png(image, self._manifest_of(i), folder=folder, name=f"{name}-{i}" if name and i else name)
+            for i, image in enumerate(self.images)
+        ]
+        return self.paths
+
+    def _manifest_of(self, index: int) -> manifests.Manifest:
+        """The manifest that reproduces image `index` alone (batch 1, its own seed)."""
+        parameters = dict(self.manifest.parameters, batch=1, seed=self.manifest.seed + index)
+        return manifests.Manifest("image", self.manifest.model, self.manifest.revision, parameters, parameters["seed"])
+
+
+def load_pipeline(path: Path, *, device: str, dtype: torch.dtype, use_safetensors: bool) -> tuple[Any, Any]:
+    """A diffusers text-to-image pipeline and its own scheduler, from a local model folder (the runtime's loader).
+
+    The scheduler is kept as the LoadedModel's `processor`, so a run that picks another one can go back to it.
+    """
+    from diffusers import AutoPipelineForText2Image
+
+    try:
+        pipeline = AutoPipelineForText2Image.from_pretrained(
+            path, dtype=dtype, use_safetensors=use_safetensors, local_files_only=True
+        )
+    except (ValueError, OSError) as exc:
+        raise WrongTaskError(f"The model in {path} is not a text-to-image pipeline: {exc}".split("\n")[0]) from exc
+    pipeline.set_progress_bar_config(disable=True)
+    return pipeline.to(device), pipeline.scheduler
+
+
+def load_model(model: str, *, device: str | None = None, on_event: EventCallback | None = None) -> runtime.LoadedModel:
+    """`model` loaded for text-to-image through the runtime's cache."""
+    return runtime.load(model, task=TASK, loader=load_pipeline, device=device, on_event=on_event)
+
+
+def schedulers(model: str | runtime.LoadedModel) -> list[str]:
+    """Names of the schedulers `model` can sample with (diffusers' compatible scheduler classes)."""
+    return sorted(cls.__name__ for cls in _loaded(model).processor.compatibles)
+
+
+def check_params(params: ImageParams, native_size: int) -> ImageParams:
+    """`params` with sizes and seed filled in, or InvalidInputError saying what is allowed."""
+    if not isinstance(params.prompt, str) or not params.prompt.strip():
+        raise InvalidInputError("The prompt must be non-empty text.")
+    width, height = params.width or native_size, params.height or native_size
+    for name, value in (("width", width), ("height", height)):
+        if not isinstance(value, int) or not MIN_SIZE <= value <= MAX_SIZE or value % 8:
+            raise InvalidInputError(f"{name} must be a multiple of 8 from {MIN_SIZE} to {MAX_SIZE}, not {value!r}.")
+    if not isinstance(params.steps, int) or not 1 <= params.steps <= MAX_STEPS:
+        raise InvalidInputError(f"steps must be a whole number from 1 to {MAX_STEPS}, not {params.steps!r}.")
+    if not isinstance(params.guidance, int | float) or not 0 <= params.guidance <= 30:
+        raise InvalidInputError(f"guidance must be a number from 0 to 30, not {params.guidance!r}.")
+    if not isinstance(params.batch, int) or not 1 <= params.batch <= MAX_BATCH:
+        raise InvalidInputError(f"batch must be a whole number from 1 to {MAX_BATCH}, not {params.batch!r}.")
+    seed = params.seed
+    if seed is None:
+        seed = random.randrange(MAX_SEED - MAX_BATCH)
+    elif not isinstance(seed, int) or not 0 <= seed <= MAX_SEED - MAX_BATCH:
+        raise InvalidInputError(f"seed must be a whole number from 0 to {MAX_SEED - MAX_BATCH}, not {seed!r}.")
+    return ImageParams(**dict(params.to_dict(), width=width, height=height, seed=seed))
+
+
+def generate(
+    prompt: str,
+    *,
+    model: str | runtime.LoadedModel,
+    previews: bool = True,
+    device: str | None = None,
+    cancel: threading.Event | None = None,
+    on_event: EventCallback | None = None,
+    **params: Any,
+) -> ImageResult:
+    """Render `prompt` with `model` (a repo id in the store, or a LoadedModel).
+
+    `params` are ImageParams fields. Each step sends Progress (unit "step") and, with `previews`, a
+    Preview holding a cheap RGB approximation of the current latents at the output size. Setting
+    `cancel` stops between steps with CancelledError.
+    """
+    import torch
+
+    loaded = _loaded(model, device)
+    pipeline = loaded.model
+    native = pipeline.unet.config.sample_size * pipeline.vae_scale_factor
+    unknown = sorted(set(params) - set(ImageParams.__dataclass_fields__))
+    if unknown:
+        known = ", ".join(name for name in ImageParams.__dataclass_fields__ if name != "prompt")
+        raise InvalidInputError(f"Unknown image parameter(s) {', '.join(unknown)}. Known: {known}.")
+    checked = check_params(ImageParams(prompt=prompt, **params), native)
+    _use_scheduler(loaded, checked.scheduler)
+
+    latent_rgb = _latent_rgb(pipeline)
+    cancel = cancel or threading.Event()
+
+    def on_step_end(pipe: Any, step: int, timestep: Any, tensors: dict[str, Any]) -> dict[str, Any]:
+        if cancel.is_set():
+            raise CancelledError(f"Image generation cancelled after {step + 1} of {checked.steps} steps.")
+        emit(on_event, Progress("image", step + 1, checked.steps, unit="step"))
+        if previews and on_event is not None:
+            emit(on_event, Preview("image", step + 1, latents_to_preview(tensors["latents"][0], latent_rgb, checked)))
+        return tensors
+
+    generators = [torch.Generator("cpu").manual_seed(checked.seed + i) for i in range(checked.batch)]
+    start = time.perf_counter()
+    with torch.inference_mode():
+        images = pipeline(
+            prompt=[checked.prompt] * checked.batch,
+            negative_prompt=[checked.negative_prompt] * checked.batch if checked.negative_prompt else None,
+            width=checked.width,
+            height=checked.height,
+            num_inference_steps=checked.steps,
+            guidance_scale=checked.guidance,
+            generator=generators,
+            callback_on_step_end=on_step_end,
+        ).images
+    parameters = dict(checked.to_dict(), scheduler=type(pipeline.scheduler).__name__, device=loaded.device)
+    record = manifests.Manifest("image", loaded.repo_id, loaded.commit, parameters, checked.seed)
+    result = ImageResult(images, record, time.perf_counter() - start)
+    emit(on_event, Done("image", result))
+    return result
+
+
+def replay(source: manifests.Manifest | str | Path, **overrides: Any) -> ImageResult:
+    """Render an image manifest (or the PNG it is embedded in) again, optionally changing some parameters."""
+    record = source if isinstance(source, manifests.Manifest) else manifests.read(source)
+    if record.kind != "image":
+        raise InvalidInputError(f"This is a {record.kind} manifest; image.replay runs image manifests only.")
+    settings = {name: record.parameters[name] for name in ImageParams.__dataclass_fields__}
+    settings.update(model=record.model, device=record.parameters.get("device"), **overrides)
+    return generate(settings.pop("prompt"), **settings)
+
+
+@dataclass
+class SweepResult:
+    """A parameter sweep: one image per combination of the axes, and the labelled contact sheet."""
+
+    sheet: Image.Image
+    axes: dict[str, list[Any]]
+    cells: list[tuple[dict[str, Any], ImageResult]]
+    manifest: manifests.Manifest
+
+    def save(self, folder: str | Path | None = None, name: str | None = None) -> Path:
+        """Write the contact sheet as PNG with the sweep's manifest embedded."""
+        return manifests.save_png(self.sheet, self.manifest, folder=folder, name=name)
+
+
+def sweep(
+    prompt: str,
+    *,
+    model: str | runtime.LoadedModel,
+    axes: dict[str, list[Any]],
+    cancel: threading.Event | None = None,
+    on_event: EventCallback | None = None,
+    **params: Any,
+) -> SweepResult:
+    """Render every combination of `axes` (e.g. ``{"seed": [1, 2], "guidance": [4, 8]}``) into a contact sheet.
+
+    The last axis runs along the columns, the others down the rows; each cell is labelled with its values.
+    """
+    if not axes or any(not isinstance(values, list | tuple) or not values for values in axes.values()):
+        raise InvalidInputError("axes maps parameter names to non-empty lists of values, e.g. {'seed': [1, 2]}.")
+    unknown = sorted(set(axes) - set(ImageParams.__dataclass_fields__) - {"prompt"})
+    if unknown or "batch" in axes:
+        raise InvalidInputError(f"Cannot sweep over {', '.join(unknown or ['batch'])}.")
+    loaded = _loaded(model, params.pop("device", None))
+    combinations = [dict(zip(axes, values, strict=True)) for values in itertools.product(*axes.values())]
+    cells = []
+    for index, values in enumerate(combinations):
+        cell = generate(prompt, model=loaded, previews=False, cancel=cancel, **{**params, **values})
+        cells.append((values, cell))
+        emit(on_event, Progress("sweep", index + 1, len(combinations), unit="image"))
+    columns = len(list(axes.values())[-1])
+    sheet = contact_sheet([cell.image for _, cell in cells], [_label(values) for values, _ in cells], columns)
+    base = dict(cells[0][1].manifest.parameters, batch=1)
+    record = manifests.Manifest("image-sweep", loaded.repo_id, loaded.commit, dict(base, axes=axes), base["seed"])
+    result = SweepResult(sheet, {k: list(v) for k, v in axes.items()}, cells, record)
+    emit(on_event, Done("sweep", result))
+    return result
+
+
+def contact_sheet(images: list[Image.Image], labels: list[str], columns: int) -> Image.Image:
+    """Images in a grid of `columns`, each with its label written above it (DejaVu Sans)."""
+    from matplotlib import font_manager
+    from PIL import Image, ImageDraw, ImageFont
+
+    cell_w, cell_h = max(im.width for im in images), max(im.height for im in images)
+    font_size = max(10, min(24, cell_w // 12))
+    font = ImageFont.truetype(font_manager.findfont("DejaVu Sans"), font_size)
+    label_h = font_size + 8
+    rows = -(-len(images) // columns)
+    sheet = Image.new("RGB", (columns * cell_w, rows * (cell_h + label_h)), "white")
+    draw = ImageDraw.Draw(sheet)
+    for index, (im, label) in enumerate(zip(images, labels, strict=True)):
+        x, y = (index % columns) * cell_w, (index // columns) * (cell_h + label_h)
+        draw.text((x + 4, y + 4), label, fill="black", font=font)
+        sheet.paste(im, (x, y + label_h))
+    return sheet
+
+
+def _label(values: dict[str, Any]) -> str:
+    return " ".join(f"{name}={value}" for name, value in values.items())
+
+
+def latents_to_preview(latents: torch.Tensor, latent_rgb: torch.Tensor, params: ImageParams) -> Image.Image:
+    """A cheap RGB look at (channels, h, w) latents, resized to the output size."""
+    from PIL import Image
+
+    rgb = (latents.float().permute(1, 2, 0) @ latent_rgb).add(1).mul(127.5).clamp(0, 255).byte().cpu().numpy()
+    return Image.fromarray(rgb).resize((params.width, params.height), Image.Resampling.BILINEAR)
+
+
+def _latent_rgb(pipeline: Any) -> torch.Tensor:
+    import torch
+
+    factors = SDXL_LATENT_RGB if "XL" in type(pipeline).__name__ else SD_LATENT_RGB
+    return torch.tensor(factors, dtype=torch.float32, device=pipeline.device)
+
+
+def _use_scheduler(loaded: runtime.LoadedModel, name: str | None) -> None:
+    """Give the pipeline the scheduler class `name` built from the model's own configuration (None: the model's own)."""
+    pipeline, own = loaded.model, loaded.processor
+    if name is None or name == type(own).__name__:
+        pipeline.scheduler = own
+        return
+    options = {cls.__name__: cls for cls in own.compatibles}
+    if name not in options:
+        raise InvalidInputError(
+            f"Unknown scheduler {name!r} for this model. Choose one of: {', '.join(sorted(options))}."
+        )
+    if type(pipeline.scheduler).__name__ != name:
+        pipeline.scheduler = options[name].from_config(own.config)
+
+
+def _loaded(model: str | runtime.LoadedModel, device: str | None = None) -> runtime.LoadedModel:
+    if isinstance(model, runtime.LoadedModel):
+        if model.task != TASK:
+            raise WrongTaskError(f"{model.repo_id} is loaded for {model.task}, not {TASK}.")
+        return model
+    if not isinstance(model, str):
+        raise InvalidInputError(f"model must be a model id such as 'segmind/tiny-sd', not {model!r}.")
+    return load_model(model, device=device)

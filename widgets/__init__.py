@@ -1,0 +1,5 @@
+"""ipywidgets panels: views over the creator_kit engine, with no model logic of their own."""
+
+from widgets.generation_previewer import GenerationPreviewer
+
+__all__ = ["GenerationPreviewer"]

@@ -1,0 +1,340 @@
+"""The training monitor: live curves, progress, samples, and Stop-and-save / Resume over `creator_kit.train`.
+
+A view over the engine: Train is one ``train(config)`` call, Resume is ``train(config, resume=True)``
+and Stop-and-save sets the run's cancel event (the engine finishes the step, saves a checkpoint and
+stops). Training runs in a worker thread so the kernel stays live. Events only record data; a
+render thread pushes it into the widgets (progress bar, labels, samples and a PNG of the curves)
+at most a few times a second, whatever the step rate, without clear_output. When a run ends the
+curves are saved as ``curves.png`` in the run folder; `show_curves` displays them as a plain image,
+so an executed notebook shows the plot without a widget manager.
+
+    monitor = TrainingMonitor(TrainingConfig(model="distilbert/distilgpt2", data="stories.txt"))
+    monitor                      # in a notebook cell
+    monitor.train()              # the Train button
+    result = monitor.wait()
+    monitor.show_curves()
+"""
+
+from __future__ import annotations
+
+import copy
+import html
+import io
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import ipywidgets as w
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from creator_kit import CancelledError, CreatorKitError, Done, Event, Metric, ModelStore, Preview, Progress
+from creator_kit.train import TrainingConfig, TrainingResult, last_checkpoint, train
+
+REDRAW_INTERVAL_S = 0.4
+SAMPLES_SHOWN = 4
+
+
+def smooth(values: list[float], weight: float) -> list[float]:
+    """Exponential moving average with bias correction (TensorBoard's smoothing); weight 0 keeps the values."""
+    smoothed, average = [], 0.0
+    for i, value in enumerate(values, start=1):
+        average = weight * average + (1 - weight) * value
+        smoothed.append(average / (1 - weight**i) if weight else value)
+    return smoothed
+
+
+@dataclass
+class Curves:
+    """The metric series of one run, as the events brought them."""
+
+    train_steps: list[int] = field(default_factory=list)
+    train_loss: list[float] = field(default_factory=list)
+    learning_rate: list[float] = field(default_factory=list)
+    eval_steps: list[int] = field(default_factory=list)
+    eval_loss: list[float] = field(default_factory=list)
+    accuracy: list[float] = field(default_factory=list)
+    perplexity: list[float] = field(default_factory=list)
+    best_step: int | None = None
+    latest: dict[str, float] = field(default_factory=dict)
+
+    def add(self, metric: Metric) -> None:
+        values = metric.values
+        self.latest.update(values)
+        if "train_loss" in values:
+            self.train_steps.append(metric.step)
+            self.train_loss.append(values["train_loss"])
+            self.learning_rate.append(values["learning_rate"])
+        if "eval_loss" in values:
+            self.eval_steps.append(metric.step)
+            self.eval_loss.append(values["eval_loss"])
+            self.accuracy.append(values["accuracy"])
+            self.perplexity.append(values["perplexity"])
+            self.best_step = int(values["best_step"])
+
+    def copy(self) -> Curves:
+        """A snapshot to draw from while events keep arriving."""
+        return copy.deepcopy(self)
+
+    @property
+    def best_loss(self) -> float | None:
+        if self.best_step not in self.eval_steps:
+            return None
+        return self.eval_loss[self.eval_steps.index(self.best_step)]
+
+    def draw(self, figure: Figure, *, smoothing: float, log_scale: bool) -> None:
+        """Loss (train raw and smoothed, validation, best marked), accuracy and perplexity, learning rate."""
+        figure.clear()
+        loss_ax, quality_ax, lr_ax = figure.subplots(1, 3)
+        loss_ax.plot(self.train_steps, self.train_loss, color="tab:blue", alpha=0.25, linewidth=1)
+        loss_ax.plot(self.train_steps, smooth(self.train_loss, smoothing), color="tab:blue", label="train")
+        loss_ax.plot(self.eval_steps, self.eval_loss, "o-", color="tab:orange", markersize=3, label="validation")
+        if self.best_loss is not None:
+            loss_ax.plot([self.best_step], [self.best_loss], "*", color="tab:red", markersize=12, label="best")
+        loss_ax.set(title="loss", xlabel="step", yscale="log" if log_scale else "linear")
+        loss_ax.legend(loc="upper right", fontsize="small")
+        quality_ax.plot(self.eval_steps, self.accuracy, "o-", color="tab:green", markersize=3)
+        quality_ax.set(title="accuracy / perplexity", xlabel="step", ylabel="next-token accuracy")
+        perplexity_ax = quality_ax.twinx()
+        perplexity_ax.plot(self.eval_steps, self.perplexity, "s--", color="tab:purple", markersize=3)
+        perplexity_ax.set(ylabel="perplexity", yscale="log" if log_scale else "linear")
+        lr_ax.plot(self.train_steps, self.learning_rate, color="tab:gray")
+        lr_ax.set(title="learning rate", xlabel="step")
+        lr_ax.ticklabel_format(axis="y", style="sci", scilimits=(-2, 3))
+        figure.tight_layout()
+
+
+class TrainingMonitor(w.VBox):
+    """The panel over one training config. `result` holds the last finished run's TrainingResult."""
+
+    def __init__(
+        self,
+        config: TrainingConfig,
+        *,
+        dataset: Any = None,
+        store: ModelStore | None = None,
+        redraw_interval: float = REDRAW_INTERVAL_S,
+    ) -> None:
+        self.config = config
+        self.dataset = dataset
+        self.store = store
+        self.redraw_interval = redraw_interval
+        self.curves = Curves()
+        self.samples: list[tuple[int, str]] = []
+        self.result: TrainingResult | None = None
+        self.error: Exception | None = None
+        self._progress: Progress | None = None
+        self._cancel = threading.Event()
+        self._worker: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self._dirty = False
+        self.figure = Figure(figsize=(11, 3), dpi=72)
+        FigureCanvasAgg(self.figure)
+
+        self.train_button = w.Button(description="Train", button_style="primary", icon="play")
+        self.stop_button = w.Button(description="Stop and save", icon="stop", disabled=True)
+        self.resume_button = w.Button(description="Resume", icon="forward")
+        self.progress = w.IntProgress(value=0, min=0, max=1, description="Step", layout={"width": "60%"})
+        self.progress_label = w.Label()
+        self.status = w.HTML()
+        self.metrics = w.HTML()
+        self.log_scale = w.Checkbox(value=False, description="log scale", indent=False)
+        self.smoothing = w.FloatSlider(value=0.6, min=0.0, max=0.99, step=0.01, description="smoothing")
+        self.plot = w.Image(format="png", layout={"width": "100%"})
+        self.sample_box = w.HTML()
+        self.train_button.on_click(lambda _: self.train())
+        self.stop_button.on_click(lambda _: self.stop())
+        self.resume_button.on_click(lambda _: self.resume())
+        self.log_scale.observe(lambda _: self.refresh(), "value")
+        self.smoothing.observe(lambda _: self.refresh(), "value")
+        super().__init__(
+            [
+                w.HBox([self.train_button, self.stop_button, self.resume_button]),
+                w.HBox([self.progress, self.progress_label]),
+                self.status,
+                self.metrics,
+                w.HBox([self.log_scale, self.smoothing]),
+                self.plot,
+                self.sample_box,
+            ]
+        )
+        self._set_buttons(running=False)
+        self._set_status(f"Ready to train {config.model} into local/{config.model_name}.")
+
+    # ------------------------------------------------------------------ buttons
+
+    @property
+    def running(self) -> bool:
+        return self._worker is not None and self._worker.is_alive()
+
+    def train(self) -> None:
+        """Start a fresh run in a worker thread (Train button)."""
+        self._start(resume=False)
+
+    def resume(self) -> None:
+        """Continue the run from its last checkpoint in a worker thread (Resume button)."""
+        self._start(resume=True)
+
+    def stop(self) -> None:
+        """Finish the current step, save a checkpoint and stop (Stop and save button)."""
+        self._cancel.set()
+        self.stop_button.disabled = True
+        self._set_status("Stopping after this step and saving a checkpoint…")
+
+    def wait(self, timeout: float | None = None) -> TrainingResult | None:
+        """Block until the run ends (for scripts, papermill and tests); returns its result, if it finished."""
+        if self._worker is not None:
+            self._worker.join(timeout)
+        return self.result
+
+    # ------------------------------------------------------------------ events and rendering
+
+    def handle(self, event: Event) -> None:
+        """The engine's on_event: record the event; the render thread shows it (cheap, called every step)."""
+        with self._lock:
+            if isinstance(event, Progress):
+                self._progress = event
+            elif isinstance(event, Metric):
+                self.curves.add(event)
+            elif isinstance(event, Preview):
+                self.samples.append((event.step, event.value["text"]))
+            elif isinstance(event, Done):
+                self.result = event.result
+            self._dirty = True
+
+    def refresh(self) -> None:
+        """Push the recorded state into the widgets and redraw the curves."""
+        with self._lock:
+            self._dirty = False
+            progress, curves, samples = self._progress, self.curves.copy(), self.samples[-SAMPLES_SHOWN:]
+        if progress is not None:
+            self.progress.max = max(int(progress.total or 1), 1)
+            self.progress.value = int(progress.completed)
+        self.progress_label.value = _progress_text(progress, curves.latest)
+        self.metrics.value = _metrics_html(curves, self.smoothing.value)
+        self.sample_box.value = _samples_html(self.config.sample_prompt, samples)
+        curves.draw(self.figure, smoothing=self.smoothing.value, log_scale=self.log_scale.value)
+        buffer = io.BytesIO()
+        self.figure.savefig(buffer, format="png")
+        self.plot.value = buffer.getvalue()
+
+    def save_curves(self, path: str | Path | None = None) -> Path:
+        """Save the curves as a PNG (default: ``curves.png`` in the run folder); returns the path."""
+        path = Path(path) if path is not None else self.config.run_dir / "curves.png"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        figure = Figure(figsize=(12, 3.4), dpi=100)
+        with self._lock:
+            curves = self.curves.copy()
+        curves.draw(figure, smoothing=self.smoothing.value, log_scale=self.log_scale.value)
+        figure.savefig(path, format="png")
+        return path
+
+    def show_curves(self) -> None:
+        """Display the saved curves as a static image in the cell's output (no widget manager needed)."""
+        from IPython.display import Image, display
+
+        display(Image(filename=str(self.save_curves())))
+
+    # ------------------------------------------------------------------ the run
+
+    def _start(self, resume: bool) -> None:
+        if self.running:
+            return
+        self._cancel = threading.Event()
+        with self._lock:
+            self.curves, self.samples, self.result, self.error, self._progress = Curves(), [], None, None, None
+        self._set_buttons(running=True)
+        self._set_status("Resuming from the last checkpoint…" if resume else "Loading the model and the data…")
+        self._worker = threading.Thread(target=self._run, args=(resume, self._cancel), daemon=True)
+        self._worker.start()
+        threading.Thread(target=self._render_loop, args=(self._worker,), daemon=True).start()
+
+    def _run(self, resume: bool, cancel: threading.Event) -> None:
+        try:
+            result = train(
+                self.config, dataset=self.dataset, resume=resume, on_event=self.handle, cancel=cancel, store=self.store
+            )
+        except CancelledError:
+            self._end("Stopped and saved: press Resume to continue.")
+        except CreatorKitError as error:
+            self._end(str(error), error)
+        except Exception as error:  # shown in the panel: a widget callback must never dump a traceback
+            self._end(f"Unexpected {type(error).__name__}: {error}", error)
+        else:
+            metrics = " · ".join(f"{name} {value:.4g}" for name, value in result.metrics.items())
+            self._end(f"Done: {result.model.repo_id} · best step {result.best_step} · {metrics}")
+
+    def _end(self, message: str, error: Exception | None = None) -> None:
+        self.error = error
+        if self.curves.train_steps:
+            self.save_curves()
+        self._set_buttons(running=False)
+        if error is None:
+            self._set_status(message)
+        else:
+            self.status.value = f"<span style='color:#b00020'>{html.escape(message)}</span>"
+
+    def _render_loop(self, worker: threading.Thread) -> None:
+        """Redraw at most every `redraw_interval` seconds while `worker` runs, and once when it ends."""
+        while worker.is_alive():
+            time.sleep(self.redraw_interval)
+            if self._dirty:
+                self.refresh()
+        self.refresh()
+
+    def _set_buttons(self, running: bool) -> None:
+        self.train_button.disabled = running
+        self.stop_button.disabled = not running
+        self.resume_button.disabled = running or last_checkpoint(self.config) is None
+
+    def _set_status(self, message: str) -> None:
+        self.status.value = f"<span>{html.escape(message)}</span>"
+
+
+def _progress_text(progress: Progress | None, latest: dict[str, float]) -> str:
+    if progress is None:
+        return ""
+    parts = [f"{progress.completed:.0f}/{progress.total or 0:.0f} steps"]
+    if "eta_s" in latest:
+        parts.append(f"ETA {_duration(latest['eta_s'])}")
+    if "tokens_per_s" in latest:
+        parts.append(f"{latest['tokens_per_s']:,.0f} tokens/s")
+    if "learning_rate" in latest:
+        parts.append(f"lr {latest['learning_rate']:.2e}")
+    return " · ".join(parts)
+
+
+def _metrics_html(curves: Curves, smoothing: float) -> str:
+    cells = []
+    if curves.train_loss:
+        cells.append(("train loss", f"{smooth(curves.train_loss, smoothing)[-1]:.4f}"))
+    if curves.eval_loss:
+        cells += [
+            ("validation loss", f"{curves.eval_loss[-1]:.4f}"),
+            ("perplexity", f"{curves.perplexity[-1]:.2f}"),
+            ("accuracy", f"{curves.accuracy[-1]:.1%}"),
+        ]
+    if curves.best_loss is not None:
+        cells.append(("best checkpoint", f"★ step {curves.best_step} (validation {curves.best_loss:.4f})"))
+    return "".join(
+        f"<span style='margin-right:1.5em'><b>{html.escape(name)}</b> {html.escape(value)}</span>"
+        for name, value in cells
+    )
+
+
+def _duration(seconds: float) -> str:
+    minutes, seconds = divmod(round(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{seconds:02d}s" if minutes else f"{seconds}s"
+
+
+def _samples_html(prompt: str, samples: list[tuple[int, str]]) -> str:
+    if not samples:
+        return ""
+    rows = "".join(
+        f"<li><b>step {step}</b>: <i>{html.escape(prompt)}</i>{html.escape(sample)}</li>"
+        for step, sample in reversed(samples)
+    )
+    return f"<div><b>Samples</b><ul style='margin:0'>{rows}</ul></div>"
