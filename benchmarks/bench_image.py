@@ -137,7 +137,7 @@ def main() -> int:
 
         latents = torch.randn(4, SIZE // 8, SIZE // 8)
         rgb = image._latent_rgb(pipeline)
-        checked = image.check_params(image.ImageParams(PROMPT, width=SIZE, height=SIZE), SIZE)
+        checked = image.check_params(image.ImageParams(PROMPT, width=SIZE, height=SIZE))
         preview_ms = (
             statistics.median(time_call(lambda: image.latents_to_preview(latents, rgb, checked)) for _ in range(50))
             * 1000

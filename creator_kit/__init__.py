@@ -31,6 +31,8 @@ __version__ = "0.1.0"
 #: Public names whose modules import torch or transformers: loaded on first use, so `import creator_kit` stays light.
 _LAZY = {
     "text": ("creator_kit.text", None),
+    "image": ("creator_kit.image", None),
+    "ImageResult": ("creator_kit.image", "ImageResult"),
     "runtime": ("creator_kit.runtime", None),
     "manifest": ("creator_kit.manifest", None),
     "generate": ("creator_kit.text", "generate"),
@@ -59,6 +61,7 @@ __all__ = [
     "Event",
     "EventCallback",
     "GenerationParams",
+    "ImageResult",
     "InstalledModel",
     "InsufficientDiskError",
     "IntegrityError",
@@ -86,6 +89,7 @@ __all__ = [
     "configure",
     "generate",
     "get_settings",
+    "image",
     "manifest",
     "runtime",
     "stream",

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -17,7 +18,7 @@ from typing import Any
 
 from creator_kit.catalog import TASKS
 from creator_kit.config import configure
-from creator_kit.errors import CreatorKitError, IntegrityError
+from creator_kit.errors import CreatorKitError, IntegrityError, InvalidInputError
 from creator_kit.events import TqdmReporter
 from creator_kit.store import ModelStore
 
@@ -154,6 +155,72 @@ def cmd_generate_text(args: argparse.Namespace) -> int:
     return 0
 
 
+def _quiet_diffusers() -> None:
+    """diffusers' pipeline-loading bar has no environment switch."""
+    from diffusers.utils import logging as diffusers_logging
+
+    diffusers_logging.disable_progress_bar()
+
+
+def cmd_generate_image(args: argparse.Namespace) -> int:
+    from creator_kit import image
+
+    _quiet_diffusers()
+    out = Path(args.out)
+    if out.suffix.lower() != ".png":
+        raise InvalidInputError(f"--out must name a .png file, not {args.out!r}.")
+    params = {
+        "negative_prompt": args.negative or "",
+        "width": args.width,
+        "height": args.height,
+        "steps": args.steps,
+        "guidance": args.guidance,
+        "scheduler": args.scheduler,
+        "seed": args.seed,
+        "batch": args.batch,
+    }
+    reporter = TqdmReporter(file=sys.stderr)
+    try:
+        result = image.generate(
+            args.prompt,
+            model=args.model,
+            previews=False,
+            on_event=reporter,
+            **{key: value for key, value in params.items() if value is not None},
+        )
+    finally:
+        reporter.close()
+    paths = result.save(out.parent, name=out.stem)
+    if args.json:
+        _print_json(
+            {"paths": [str(p) for p in paths], "elapsed_s": result.elapsed_s, "manifest": result.manifest.to_dict()}
+        )
+    else:
+        for path in paths:
+            print(path)
+    print(f"{len(paths)} image(s) in {result.elapsed_s:.1f} s, seed {result.manifest.seed}", file=sys.stderr)
+    return 0
+
+
+def cmd_reproduce(args: argparse.Namespace) -> int:
+    from creator_kit import image, manifest, text
+
+    record = manifest.read(args.file)
+    if record.kind == "image":
+        from PIL import Image
+
+        _quiet_diffusers()
+        with Image.open(args.file) as original:
+            matches = image.replay(record).image.tobytes() == original.convert("RGB").tobytes()
+    elif record.kind == "text":
+        matches = text.replay(record).text == Path(args.file).with_suffix(".txt").read_text(encoding="utf-8")
+    else:
+        raise InvalidInputError(f"Reproducing {record.kind} outputs is not supported; image and text are.")
+    verdict = "reproduced exactly" if matches else "DIFFERS from the original"
+    print(f"{args.file}: {record.kind} from {record.model} @ {record.revision[:12]}, seed {record.seed}: {verdict}")
+    return 0 if matches else 1
+
+
 def cmd_train_text(args: argparse.Namespace) -> int:
     from creator_kit import train
 
@@ -242,6 +309,25 @@ def build_parser() -> argparse.ArgumentParser:
     text.add_argument("--json", action="store_true")
     text.set_defaults(handler=cmd_generate_text)
 
+    picture = generate.add_parser("image", help="render a prompt with a text-to-image model")
+    picture.add_argument("--model", required=True, help="an installed text-to-image model id")
+    picture.add_argument("--prompt", required=True)
+    picture.add_argument("--negative", help="what the image should not show")
+    picture.add_argument("--width", type=int, help="a multiple of 8 (default: the model's native size)")
+    picture.add_argument("--height", type=int, help="a multiple of 8 (default: the model's native size)")
+    picture.add_argument("--steps", type=int, help="sampling steps (default 25)")
+    picture.add_argument("--guidance", type=float, help="classifier-free guidance scale (default 7.5)")
+    picture.add_argument("--scheduler", help="a diffusers scheduler class name, e.g. EulerDiscreteScheduler")
+    picture.add_argument("--seed", type=int, help="the same seed gives the same image")
+    picture.add_argument("--batch", type=int, help="images to render; image i uses seed + i")
+    picture.add_argument("--out", required=True, help="the .png to write (a batch adds -1, -2... to the name)")
+    picture.add_argument("--json", action="store_true")
+    picture.set_defaults(handler=cmd_generate_image)
+
+    reproduce = commands.add_parser("reproduce", help="run an output's manifest again and compare")
+    reproduce.add_argument("file", help="a PNG made by Creator Kit, or a .txt / .json of a text result")
+    reproduce.set_defaults(handler=cmd_reproduce)
+
     trainer = commands.add_parser("train", help="fine-tune a model on your own data").add_subparsers(
         dest="kind", required=True
     )
@@ -263,7 +349,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: stderr carries the command's own progress and one-line errors: library load bars and advisories stay quiet.
+QUIET_LIBRARIES = {
+    "TRANSFORMERS_VERBOSITY": "error",
+    "DIFFUSERS_VERBOSITY": "error",
+    "TRANSFORMERS_NO_ADVISORY_WARNINGS": "1",
+    "HF_HUB_DISABLE_PROGRESS_BARS": "1",
+}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    for name, value in QUIET_LIBRARIES.items():
+        os.environ.setdefault(name, value)
     parser = build_parser()
     args = parser.parse_args(argv)
     configure(models_dir=args.models_dir, offline=True if args.offline else None)

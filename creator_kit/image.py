@@ -10,10 +10,11 @@ as Preview events every step; the full VAE decode runs once, at the end.
 from __future__ import annotations
 
 import itertools
+import json
 import random
 import threading
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -21,6 +22,7 @@ from creator_kit import manifest as manifests
 from creator_kit import runtime
 from creator_kit.errors import CancelledError, InvalidInputError, WrongTaskError
 from creator_kit.events import Done, EventCallback, Preview, Progress, emit
+from creator_kit.store import ModelStore
 
 if TYPE_CHECKING:
     import torch
@@ -113,18 +115,28 @@ def load_model(model: str, *, device: str | None = None, on_event: EventCallback
     return runtime.load(model, task=TASK, loader=load_pipeline, device=device, on_event=on_event)
 
 
-def schedulers(model: str | runtime.LoadedModel) -> list[str]:
-    """Names of the schedulers `model` can sample with (diffusers' compatible scheduler classes)."""
-    return sorted(cls.__name__ for cls in _loaded(model).processor.compatibles)
+def schedulers(model: str | runtime.LoadedModel, *, store: ModelStore | None = None) -> list[str]:
+    """Names of the schedulers `model` can sample with (diffusers' compatible scheduler classes).
+
+    For a repo id this reads the model's scheduler configuration from the store; the weights are not loaded.
+    """
+    if isinstance(model, runtime.LoadedModel):
+        own = _loaded(model).processor
+    else:
+        import diffusers
+
+        snapshot = (store or ModelStore()).snapshot_path(model)
+        index = json.loads((snapshot / "model_index.json").read_text(encoding="utf-8"))
+        own = getattr(diffusers, index["scheduler"][1]).from_pretrained(snapshot, subfolder="scheduler")
+    return sorted(cls.__name__ for cls in own.compatibles)
 
 
-def check_params(params: ImageParams, native_size: int) -> ImageParams:
-    """`params` with sizes and seed filled in, or InvalidInputError saying what is allowed."""
+def check_params(params: ImageParams) -> ImageParams:
+    """`params` with a seed filled in, or InvalidInputError saying what is allowed (None sizes stay None)."""
     if not isinstance(params.prompt, str) or not params.prompt.strip():
         raise InvalidInputError("The prompt must be non-empty text.")
-    width, height = params.width or native_size, params.height or native_size
-    for name, value in (("width", width), ("height", height)):
-        if not isinstance(value, int) or not MIN_SIZE <= value <= MAX_SIZE or value % 8:
+    for name, value in (("width", params.width), ("height", params.height)):
+        if value is not None and (not isinstance(value, int) or not MIN_SIZE <= value <= MAX_SIZE or value % 8):
             raise InvalidInputError(f"{name} must be a multiple of 8 from {MIN_SIZE} to {MAX_SIZE}, not {value!r}.")
     if not isinstance(params.steps, int) or not 1 <= params.steps <= MAX_STEPS:
         raise InvalidInputError(f"steps must be a whole number from 1 to {MAX_STEPS}, not {params.steps!r}.")
@@ -137,7 +149,7 @@ def check_params(params: ImageParams, native_size: int) -> ImageParams:
         seed = random.randrange(MAX_SEED - MAX_BATCH)
     elif not isinstance(seed, int) or not 0 <= seed <= MAX_SEED - MAX_BATCH:
         raise InvalidInputError(f"seed must be a whole number from 0 to {MAX_SEED - MAX_BATCH}, not {seed!r}.")
-    return ImageParams(**dict(params.to_dict(), width=width, height=height, seed=seed))
+    return replace(params, seed=seed)
 
 
 def generate(
@@ -158,14 +170,15 @@ def generate(
     """
     import torch
 
-    loaded = _loaded(model, device)
-    pipeline = loaded.model
-    native = pipeline.unet.config.sample_size * pipeline.vae_scale_factor
     unknown = sorted(set(params) - set(ImageParams.__dataclass_fields__))
     if unknown:
         known = ", ".join(name for name in ImageParams.__dataclass_fields__ if name != "prompt")
         raise InvalidInputError(f"Unknown image parameter(s) {', '.join(unknown)}. Known: {known}.")
-    checked = check_params(ImageParams(prompt=prompt, **params), native)
+    checked = check_params(ImageParams(prompt=prompt, **params))
+    loaded = _loaded(model, device)
+    pipeline = loaded.model
+    native = pipeline.unet.config.sample_size * pipeline.vae_scale_factor
+    checked = replace(checked, width=checked.width or native, height=checked.height or native)
     _use_scheduler(loaded, checked.scheduler)
 
     latent_rgb = _latent_rgb(pipeline)

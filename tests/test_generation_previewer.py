@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import time
 
 import pytest
@@ -128,3 +129,100 @@ def test_errors_show_in_the_panel_without_a_traceback(panel, change, message):
 def test_unknown_mode_is_refused(text_store):
     with pytest.raises(InvalidInputError, match="choose one of text"):
         GenerationPreviewer("hologram", store=text_store)
+
+
+# ---------------------------------------------------------------------------------------------- image mode
+
+
+@pytest.fixture
+def image_panel(image_store) -> GenerationPreviewer:
+    from conftest import TINY_SD
+
+    panel = GenerationPreviewer("image", store=image_store)
+    assert panel.mode.model.value == TINY_SD
+    panel.mode.prompt.value = "a lighthouse at dawn"
+    panel.mode.steps.value = 3
+    panel.mode.seed.value = "5"
+    return panel
+
+
+def test_image_mode_lists_image_models_and_their_schedulers(image_panel):
+    from conftest import TINY_SD
+
+    assert [repo_id for _, repo_id in image_panel.mode.model.options] == [TINY_SD]
+    names = [value for _, value in image_panel.mode.scheduler.options]
+    assert names[0] is None and "EulerAncestralDiscreteScheduler" in names
+
+
+def test_image_mode_shows_live_previews_then_the_image_and_a_gallery_entry(image_panel):
+    from PIL import Image
+
+    from creator_kit import image
+
+    previews = []
+    image_panel.mode.output.observe(lambda change: previews.append(image_panel.mode.output.format), "value")
+    image_panel.generate_button.click()
+    image_panel.wait(WAIT_S)
+
+    assert previews.count("jpeg") == 3 and previews[-1] == "png"  # one preview per step, then the final PNG
+    (result,) = image_panel.history
+    expected = image.generate("a lighthouse at dawn", model=result.manifest.model, steps=3, seed=5)
+    shown = Image.open(io.BytesIO(image_panel.mode.output.value))
+    assert shown.convert("RGB").tobytes() == expected.image.tobytes()
+    assert len(image_panel.mode.gallery.children) == 1
+    assert "3 steps" in image_panel.status.value and "seed 5" in image_panel.status.value
+
+
+def test_gallery_use_all_restores_every_parameter(image_panel):
+    image_panel.mode.negative_prompt.value = "fog"
+    image_panel.mode.guidance.value = 4.5
+    image_panel.mode.scheduler.value = "EulerAncestralDiscreteScheduler"
+    image_panel.generate_button.click()
+    image_panel.wait(WAIT_S)
+    image_panel.mode.prompt.value, image_panel.mode.guidance.value = "something else", 9.0
+    image_panel.mode.scheduler.value, image_panel.mode.seed.value = None, ""
+
+    thumbnail, use_all = image_panel.mode.gallery.children[0].children
+    use_all.click()
+
+    mode = image_panel.mode
+    assert (mode.prompt.value, mode.negative_prompt.value, mode.guidance.value) == ("a lighthouse at dawn", "fog", 4.5)
+    assert (mode.scheduler.value, mode.seed.value, mode.steps.value) == ("EulerAncestralDiscreteScheduler", "5", 3)
+    assert (mode.width.value, mode.height.value) == (32, 32)
+    assert bytes(thumbnail.value).startswith(b"\x89PNG")
+
+
+def test_dice_and_reuse_seed(image_panel):
+    image_panel.mode.dice.click()
+    assert image_panel.mode.seed.value.isdigit() and image_panel.mode.seed.value != "5"
+    image_panel.mode.seed.value = ""
+    image_panel.generate_button.click()
+    image_panel.wait(WAIT_S)
+    image_panel.mode.seed.value = ""
+    image_panel.mode.reuse_seed.click()
+    assert image_panel.mode.seed.value == str(image_panel.history[-1].manifest.seed)
+
+
+def test_image_stop_and_bad_size_show_in_the_panel(image_panel):
+    image_panel.mode.width.value = 30
+    image_panel.generate_button.click()
+    image_panel.wait(WAIT_S)
+    assert "multiple of 8" in image_panel.status.value and not image_panel.history
+
+    image_panel.mode.width.value = 0
+    image_panel.mode.steps.value = 200
+    image_panel.generate_button.click()
+    _wait_for(lambda: "Step" in image_panel.status.value)
+    image_panel.stop_button.click()
+    image_panel.wait(WAIT_S)
+    assert "cancelled" in image_panel.status.value and not image_panel.history
+    assert not image_panel.generate_button.disabled
+
+
+def test_image_copy_code_reproduces_the_image(image_panel):
+    image_panel.generate_button.click()
+    image_panel.wait(WAIT_S)
+    image_panel.copy_button.click()
+    namespace: dict = {}
+    exec(image_panel.code.value, namespace)
+    assert namespace["result"].image.tobytes() == image_panel.history[0].image.tobytes()

@@ -1,9 +1,9 @@
 """The generation previewer: pick a model, set parameters, generate, watch the result arrive.
 
-A view over the engine: each Generate is one `creator_kit.text.stream` call that a notebook cell
-could make itself ("Copy parameters as code" writes that call). Generation runs in a worker thread
-so the kernel stays responsive; Stop sets the cancel event and the engine stops after the current
-token. Modes (text now; image and video later) supply their controls, output and engine call.
+A view over the engine: each Generate is one engine call (`text.stream`, `image.generate`) that a
+notebook cell could make itself ("Copy parameters as code" writes that call). Generation runs in a
+worker thread so the kernel stays responsive; Stop sets the cancel event and the engine stops after
+the current token or sampling step. Modes supply their controls, output and engine call.
 
     GenerationPreviewer()                 # in a notebook cell
 """
@@ -11,15 +11,36 @@ token. Modes (text now; image and video later) supply their controls, output and
 from __future__ import annotations
 
 import html
+import io
+import random
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import ipywidgets as w
 
-from creator_kit import CreatorKitError, Event, InvalidInputError, ModelStore, Progress, runtime, text
+from creator_kit import CreatorKitError, Event, InvalidInputError, ModelStore, Preview, Progress, image, runtime, text
 
-TEXT_TASK = "text-generation"
+Report = Callable[[str], None]
+
+
+def installed_models(dropdown: w.Dropdown, store: ModelStore, task: str) -> None:
+    """Fill `dropdown` with the installed models of `task` and their status, keeping the selection."""
+    loaded = set(runtime.loaded())
+    models = [m for m in store.installed() if m.task == task and m.status != "incomplete"]
+    current = dropdown.value
+    dropdown.options = [(f"{m.repo_id} ({'loaded' if m.repo_id in loaded else m.status})", m.repo_id) for m in models]
+    ids = [m.repo_id for m in models]
+    dropdown.value = current if current in ids else (ids[0] if ids else None)
+
+
+def parse_seed(value: str) -> int | None:
+    """The seed typed in a seed box: a whole number, or None (random) when empty."""
+    value = value.strip()
+    if value and not value.isdigit():
+        raise InvalidInputError(f"The seed must be a whole number (or empty for random), not {value!r}.")
+    return int(value) if value else None
 
 
 class TextMode:
@@ -60,14 +81,7 @@ class TextMode:
 
     def refresh_models(self) -> None:
         """List installed text models with their status (loaded, downloaded, custom...)."""
-        loaded = set(runtime.loaded())
-        models = [m for m in self.store.installed() if m.task == TEXT_TASK and m.status != "incomplete"]
-        current = self.model.value
-        self.model.options = [
-            (f"{m.repo_id} ({'loaded' if m.repo_id in loaded else m.status})", m.repo_id) for m in models
-        ]
-        ids = [m.repo_id for m in models]
-        self.model.value = current if current in ids else (ids[0] if ids else None)
+        installed_models(self.model, self.store, text.TASK)
 
     def apply_preset(self, name: str) -> None:
         """Set the parameter controls to the values of preset `name`."""
@@ -81,28 +95,37 @@ class TextMode:
             raise InvalidInputError(
                 "No text model is installed. Run `creator-kit models download distilbert/distilgpt2`, then refresh."
             )
-        seed = self.seed.value.strip()
-        if seed and not seed.isdigit():
-            raise InvalidInputError(f"The seed must be a whole number (or empty for random), not {seed!r}.")
+        seed = parse_seed(self.seed.value)
         return {
             "prompt": self.prompt.value,
             "model": self.model.value,
             "preset": None,
             **{key: control.value for key, control in self.params.items()},
             "stop": [s for s in (part.strip() for part in self.stop_strings.value.split(",")) if s],
-            "seed": int(seed) if seed else None,
+            "seed": seed,
         }
 
-    def start(self, request: dict[str, Any], cancel: threading.Event, on_event: Any) -> text.TextStream:
-        """Check the parameters and load the model; the returned stream yields the text pieces."""
+    def run(self, request: dict[str, Any], cancel: threading.Event, report: Report) -> text.TextResult:
+        """Stream the text into the output, reporting tokens/s; returns the result."""
         arguments = dict(request)
-        return text.stream(arguments.pop("prompt"), cancel=cancel, on_event=on_event, **arguments)
-
-    def reset_output(self) -> None:
         self.output.value = ""
+        report("Loading the model…")
+        start = time.perf_counter()
 
-    def show(self, piece: str) -> None:
-        self.output.value += piece
+        def on_event(event: Event) -> None:
+            if isinstance(event, Progress):
+                elapsed = time.perf_counter() - start
+                report(
+                    f"Generating… {event.completed:.0f} tokens · {elapsed:.1f} s · "
+                    f"{event.completed / elapsed:.1f} tokens/s"
+                )
+
+        stream = text.stream(arguments.pop("prompt"), cancel=cancel, on_event=on_event, **arguments)
+        self.refresh_models()
+        start = time.perf_counter()
+        for piece in stream:
+            self.output.value += piece
+        return stream.result
 
     def show_result(self, result: text.TextResult) -> None:
         self.output.value = result.text
@@ -116,6 +139,14 @@ class TextMode:
         )
 
     @staticmethod
+    def summary(result: text.TextResult) -> str:
+        note = " (stopped)" if result.finish_reason == "cancelled" else ""
+        return (
+            f"{result.new_tokens} tokens in {result.elapsed_s:.2f} s · {result.tokens_per_s:.1f} tokens/s · "
+            f"seed {result.manifest.seed}{note}"
+        )
+
+    @staticmethod
     def code(result: text.TextResult) -> str:
         """The engine call that reproduces `result` (same model revision, parameters and seed)."""
         parameters = result.manifest.parameters
@@ -126,7 +157,149 @@ class TextMode:
         return f"from creator_kit import text\n\nresult = text.generate(\n    {lines},\n)\nprint(result.text)\n"
 
 
-MODES = {"text": TextMode}
+class ImageMode:
+    """Controls, live preview, gallery and engine call for text-to-image."""
+
+    name = "image"
+    thumbnail = 96
+
+    def __init__(self, store: ModelStore) -> None:
+        self.store = store
+        self.model = w.Dropdown(description="Model")
+        self.prompt = w.Textarea(description="Prompt", placeholder="a lighthouse at dawn", layout={"width": "100%"})
+        self.negative_prompt = w.Text(
+            description="Negative", placeholder="blurry, low quality", layout={"width": "100%"}
+        )
+        defaults = image.ImageParams(prompt="")
+        self.width = w.BoundedIntText(0, min=0, max=image.MAX_SIZE, step=8, description="Width")
+        self.height = w.BoundedIntText(0, min=0, max=image.MAX_SIZE, step=8, description="Height")
+        self.steps = w.BoundedIntText(defaults.steps, min=1, max=image.MAX_STEPS, description="Steps")
+        self.guidance = w.FloatSlider(defaults.guidance, min=0.0, max=20.0, step=0.5, description="Guidance")
+        self.scheduler = w.Dropdown(description="Scheduler", options=[("model default", None)], value=None)
+        self.seed = w.Text(description="Seed", placeholder="random")
+        self.dice = w.Button(icon="dice", tooltip="a random seed", layout={"width": "3em"})
+        self.reuse_seed = w.Button(description="Reuse seed", tooltip="the seed of the selected result")
+        self.output = w.Image(format="png", layout={"max_width": "512px"})
+        self.gallery = w.HBox(layout={"flex_flow": "row wrap"})
+        self.results: list[image.ImageResult] = []
+        self.dice.on_click(lambda _: setattr(self.seed, "value", str(random.randrange(image.MAX_SEED // 2))))
+        self.reuse_seed.on_click(
+            lambda _: self.results and setattr(self.seed, "value", str(self.results[-1].manifest.seed))
+        )
+        self.model.observe(lambda change: self.refresh_schedulers(), "value")
+        self.controls = w.VBox(
+            [
+                self.model,
+                self.prompt,
+                self.negative_prompt,
+                w.HBox([self.width, self.height, self.steps]),
+                w.HBox([self.guidance, self.scheduler]),
+                w.HBox([self.seed, self.dice, self.reuse_seed]),
+            ]
+        )
+        self.refresh_models()
+
+    def refresh_models(self) -> None:
+        """List installed text-to-image models with their status."""
+        installed_models(self.model, self.store, image.TASK)
+
+    def refresh_schedulers(self) -> None:
+        """Offer the schedulers the selected model can use (read from its files, without loading it)."""
+        names = image.schedulers(self.model.value, store=self.store) if self.model.value else []
+        self.scheduler.options = [("model default", None), *((name, name) for name in names)]
+
+    def request(self) -> dict[str, Any]:
+        """The engine call's arguments, read from the controls."""
+        if not self.model.value:
+            raise InvalidInputError(
+                "No text-to-image model is installed. Run `creator-kit models download segmind/tiny-sd`, then refresh."
+            )
+        return {
+            "prompt": self.prompt.value,
+            "model": self.model.value,
+            "negative_prompt": self.negative_prompt.value,
+            "width": self.width.value or None,
+            "height": self.height.value or None,
+            "steps": self.steps.value,
+            "guidance": self.guidance.value,
+            "scheduler": self.scheduler.value,
+            "seed": parse_seed(self.seed.value),
+        }
+
+    def run(self, request: dict[str, Any], cancel: threading.Event, report: Report) -> image.ImageResult:
+        """Render, showing each step's preview with a step counter and ETA; returns the result."""
+        arguments = dict(request)
+        report("Loading the model…")
+        start = time.perf_counter()
+
+        def on_event(event: Event) -> None:
+            if isinstance(event, Preview):
+                self.output.format, self.output.value = "jpeg", _encode(event.value, "JPEG")
+            elif isinstance(event, Progress):
+                elapsed = time.perf_counter() - start
+                eta = elapsed / event.completed * (event.total - event.completed)
+                report(f"Step {event.completed:.0f}/{event.total:.0f} · {elapsed:.1f} s · ETA {eta:.1f} s")
+
+        loaded = image.load_model(arguments.pop("model"))
+        self.refresh_models()
+        start = time.perf_counter()
+        return image.generate(arguments.pop("prompt"), model=loaded, cancel=cancel, on_event=on_event, **arguments)
+
+    def show_result(self, result: image.ImageResult) -> None:
+        self.output.format, self.output.value = "png", _encode(result.image, "PNG")
+        if result not in self.results:
+            self.results.append(result)
+            self.gallery.children = (*self.gallery.children, self._gallery_item(result))
+
+    def use_all(self, result: image.ImageResult) -> None:
+        """Put every parameter of `result` back into the controls ("use all" under a gallery image)."""
+        parameters = result.manifest.parameters
+        if result.manifest.model in [repo_id for _, repo_id in self.model.options]:
+            self.model.value = result.manifest.model
+        self.prompt.value, self.negative_prompt.value = parameters["prompt"], parameters["negative_prompt"]
+        self.width.value, self.height.value = parameters["width"], parameters["height"]
+        self.steps.value, self.guidance.value = parameters["steps"], parameters["guidance"]
+        self.refresh_schedulers()
+        self.scheduler.value = parameters["scheduler"]
+        self.seed.value = str(result.manifest.seed)
+
+    def _gallery_item(self, result: image.ImageResult) -> w.VBox:
+        thumbnail = result.image.copy()
+        thumbnail.thumbnail((self.thumbnail, self.thumbnail))
+        use = w.Button(description="use all", tooltip="restore every parameter of this image", layout={"width": "96px"})
+        use.on_click(lambda _: self.use_all(result))
+        return w.VBox([w.Image(value=_encode(thumbnail, "PNG"), format="png"), use])
+
+    @staticmethod
+    def describe(result: image.ImageResult) -> str:
+        parameters = result.manifest.parameters
+        return (
+            f"{result.manifest.model} · seed {result.manifest.seed} · {parameters['width']}x{parameters['height']} · "
+            f"{parameters['steps']} steps · {parameters['prompt'][:40]!r}"
+        )
+
+    @staticmethod
+    def summary(result: image.ImageResult) -> str:
+        parameters = result.manifest.parameters
+        return f"{parameters['steps']} steps in {result.elapsed_s:.1f} s · seed {result.manifest.seed}"
+
+    @staticmethod
+    def code(result: image.ImageResult) -> str:
+        """The engine call that reproduces `result` (same model revision, parameters and seed)."""
+        parameters = dict(result.manifest.parameters)
+        arguments = [repr(parameters.pop("prompt")), f"model={result.manifest.model!r}"]
+        arguments += [f"{name}={value!r}" for name, value in parameters.items()]
+        lines = ",\n    ".join(arguments)
+        return f"from creator_kit import image\n\nresult = image.generate(\n    {lines},\n)\nresult.image\n"
+
+
+def _encode(picture: Any, kind: str) -> bytes:
+    buffer = io.BytesIO()
+    picture.save(buffer, format=kind)
+    return buffer.getvalue()
+
+
+MODES = {"text": TextMode, "image": ImageMode}
 
 
 class GenerationPreviewer(w.VBox):
@@ -157,6 +330,7 @@ class GenerationPreviewer(w.VBox):
                 w.HBox([self.generate_button, self.stop_button, self.refresh_button]),
                 self.status,
                 self.mode.output,
+                *([self.mode.gallery] if hasattr(self.mode, "gallery") else []),
                 self.history_list,
                 self.copy_button,
                 self.code,
@@ -178,8 +352,6 @@ class GenerationPreviewer(w.VBox):
             return
         self._cancel = threading.Event()
         self.generate_button.disabled, self.stop_button.disabled = True, False
-        self.mode.reset_output()
-        self._set_status("Loading the model…")
         self._worker = threading.Thread(target=self._run, args=(request, self._cancel), daemon=True)
         self._worker.start()
 
@@ -203,23 +375,8 @@ class GenerationPreviewer(w.VBox):
         self.code.layout.display = None
 
     def _run(self, request: dict[str, Any], cancel: threading.Event) -> None:
-        start = time.perf_counter()
-
-        def on_event(event: Event) -> None:
-            if isinstance(event, Progress):
-                elapsed = time.perf_counter() - start
-                self._set_status(
-                    f"Generating… {event.completed:.0f} tokens · {elapsed:.1f} s · "
-                    f"{event.completed / elapsed:.1f} tokens/s"
-                )
-
         try:
-            stream = self.mode.start(request, cancel, on_event)
-            self.mode.refresh_models()
-            start = time.perf_counter()
-            for piece in stream:
-                self.mode.show(piece)
-            result = stream.result
+            result = self.mode.run(request, cancel, self._set_status)
         except CreatorKitError as error:
             self._error(error)
         except Exception as error:  # shown in the panel: a widget callback must never dump a traceback
@@ -230,11 +387,7 @@ class GenerationPreviewer(w.VBox):
             self.history_list.options = [(self.mode.describe(r), i) for i, r in enumerate(self.history)]
             self.history_list.value = len(self.history) - 1
             self.copy_button.disabled = False
-            note = " (stopped)" if result.finish_reason == "cancelled" else ""
-            self._set_status(
-                f"{result.new_tokens} tokens in {result.elapsed_s:.2f} s · {result.tokens_per_s:.1f} tokens/s · "
-                f"seed {result.manifest.seed}{note}"
-            )
+            self._set_status(self.mode.summary(result))
         finally:
             self.generate_button.disabled, self.stop_button.disabled = False, True
 

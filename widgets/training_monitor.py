@@ -34,6 +34,8 @@ from creator_kit import CancelledError, CreatorKitError, Done, Event, Metric, Mo
 from creator_kit.train import TrainingConfig, TrainingResult, last_checkpoint, train
 
 REDRAW_INTERVAL_S = 0.4
+#: Most of the time the plot may take while training runs (it holds the GIL while matplotlib draws).
+PLOT_TIME_SHARE = 0.05
 SAMPLES_SHOWN = 4
 
 
@@ -84,26 +86,54 @@ class Curves:
             return None
         return self.eval_loss[self.eval_steps.index(self.best_step)]
 
-    def draw(self, figure: Figure, *, smoothing: float, log_scale: bool) -> None:
-        """Loss (train raw and smoothed, validation, best marked), accuracy and perplexity, learning rate."""
-        figure.clear()
-        loss_ax, quality_ax, lr_ax = figure.subplots(1, 3)
-        loss_ax.plot(self.train_steps, self.train_loss, color="tab:blue", alpha=0.25, linewidth=1)
-        loss_ax.plot(self.train_steps, smooth(self.train_loss, smoothing), color="tab:blue", label="train")
-        loss_ax.plot(self.eval_steps, self.eval_loss, "o-", color="tab:orange", markersize=3, label="validation")
-        if self.best_loss is not None:
-            loss_ax.plot([self.best_step], [self.best_loss], "*", color="tab:red", markersize=12, label="best")
-        loss_ax.set(title="loss", xlabel="step", yscale="log" if log_scale else "linear")
-        loss_ax.legend(loc="upper right", fontsize="small")
-        quality_ax.plot(self.eval_steps, self.accuracy, "o-", color="tab:green", markersize=3)
-        quality_ax.set(title="accuracy / perplexity", xlabel="step", ylabel="next-token accuracy")
-        perplexity_ax = quality_ax.twinx()
-        perplexity_ax.plot(self.eval_steps, self.perplexity, "s--", color="tab:purple", markersize=3)
-        perplexity_ax.set(ylabel="perplexity", yscale="log" if log_scale else "linear")
-        lr_ax.plot(self.train_steps, self.learning_rate, color="tab:gray")
-        lr_ax.set(title="learning rate", xlabel="step")
-        lr_ax.ticklabel_format(axis="y", style="sci", scilimits=(-2, 3))
-        figure.tight_layout()
+
+class CurvesPlot:
+    """A matplotlib figure of the curves whose axes and lines are made once and updated in place (cheap redraws).
+
+    Loss: train (raw, faint, and smoothed) and validation, the best checkpoint starred. Next-token accuracy
+    with perplexity on a second axis. Learning rate.
+    """
+
+    def __init__(self, *, width: float = 11.0, height: float = 3.0, dpi: int = 72) -> None:
+        self.figure = Figure(figsize=(width, height), dpi=dpi)
+        FigureCanvasAgg(self.figure)
+        self.loss_ax, self.quality_ax, self.lr_ax = self.figure.subplots(1, 3)
+        self.perplexity_ax = self.quality_ax.twinx()
+        (self.train_raw,) = self.loss_ax.plot([], [], color="tab:blue", alpha=0.25, linewidth=1)
+        (self.train_smooth,) = self.loss_ax.plot([], [], color="tab:blue", label="train")
+        (self.validation,) = self.loss_ax.plot([], [], "o-", color="tab:orange", markersize=3, label="validation")
+        (self.best,) = self.loss_ax.plot([], [], "*", color="tab:red", markersize=12, label="best checkpoint")
+        (self.accuracy,) = self.quality_ax.plot([], [], "o-", color="tab:green", markersize=3, label="accuracy")
+        (self.perplexity,) = self.perplexity_ax.plot([], [], "s--", color="tab:purple", markersize=3)
+        (self.learning_rate,) = self.lr_ax.plot([], [], color="tab:gray")
+        self.loss_ax.set(title="loss", xlabel="step")
+        self.loss_ax.legend(loc="upper right", fontsize="small")
+        self.quality_ax.set(title="next-token accuracy / perplexity", xlabel="step", ylabel="accuracy")
+        self.perplexity_ax.set_ylabel("perplexity", color="tab:purple")
+        self.lr_ax.set(title="learning rate", xlabel="step")
+        self.lr_ax.ticklabel_format(axis="y", style="sci", scilimits=(-2, 3))
+        self.figure.subplots_adjust(left=0.06, right=0.98, bottom=0.17, top=0.88, wspace=0.45)
+
+    def update(self, curves: Curves, *, smoothing: float, log_scale: bool) -> None:
+        self.train_raw.set_data(curves.train_steps, curves.train_loss)
+        self.train_smooth.set_data(curves.train_steps, smooth(curves.train_loss, smoothing))
+        self.validation.set_data(curves.eval_steps, curves.eval_loss)
+        best = curves.best_loss
+        self.best.set_data([curves.best_step] if best is not None else [], [best] if best is not None else [])
+        self.accuracy.set_data(curves.eval_steps, curves.accuracy)
+        self.perplexity.set_data(curves.eval_steps, curves.perplexity)
+        self.learning_rate.set_data(curves.train_steps, curves.learning_rate)
+        scale = "log" if log_scale else "linear"
+        self.loss_ax.set_yscale(scale)
+        self.perplexity_ax.set_yscale(scale)
+        for axes in (self.loss_ax, self.quality_ax, self.perplexity_ax, self.lr_ax):
+            axes.relim()
+            axes.autoscale_view()
+
+    def png(self) -> bytes:
+        buffer = io.BytesIO()
+        self.figure.savefig(buffer, format="png", pil_kwargs={"compress_level": 1})
+        return buffer.getvalue()
 
 
 class TrainingMonitor(w.VBox):
@@ -130,8 +160,8 @@ class TrainingMonitor(w.VBox):
         self._worker: threading.Thread | None = None
         self._lock = threading.Lock()
         self._dirty = False
-        self.figure = Figure(figsize=(11, 3), dpi=72)
-        FigureCanvasAgg(self.figure)
+        self.live_plot = CurvesPlot()
+        self.plot_seconds = 0.0  # how long the last redraw of the plot took
 
         self.train_button = w.Button(description="Train", button_style="primary", icon="play")
         self.stop_button = w.Button(description="Stop and save", icon="stop", disabled=True)
@@ -204,8 +234,8 @@ class TrainingMonitor(w.VBox):
                 self.result = event.result
             self._dirty = True
 
-    def refresh(self) -> None:
-        """Push the recorded state into the widgets and redraw the curves."""
+    def refresh(self, plot: bool = True) -> None:
+        """Push the recorded state into the widgets and (if `plot`) redraw the curves."""
         with self._lock:
             self._dirty = False
             progress, curves, samples = self._progress, self.curves.copy(), self.samples[-SAMPLES_SHOWN:]
@@ -215,20 +245,21 @@ class TrainingMonitor(w.VBox):
         self.progress_label.value = _progress_text(progress, curves.latest)
         self.metrics.value = _metrics_html(curves, self.smoothing.value)
         self.sample_box.value = _samples_html(self.config.sample_prompt, samples)
-        curves.draw(self.figure, smoothing=self.smoothing.value, log_scale=self.log_scale.value)
-        buffer = io.BytesIO()
-        self.figure.savefig(buffer, format="png")
-        self.plot.value = buffer.getvalue()
+        if plot:
+            started = time.perf_counter()
+            self.live_plot.update(curves, smoothing=self.smoothing.value, log_scale=self.log_scale.value)
+            self.plot.value = self.live_plot.png()
+            self.plot_seconds = time.perf_counter() - started
 
     def save_curves(self, path: str | Path | None = None) -> Path:
         """Save the curves as a PNG (default: ``curves.png`` in the run folder); returns the path."""
         path = Path(path) if path is not None else self.config.run_dir / "curves.png"
         path.parent.mkdir(parents=True, exist_ok=True)
-        figure = Figure(figsize=(12, 3.4), dpi=100)
         with self._lock:
             curves = self.curves.copy()
-        curves.draw(figure, smoothing=self.smoothing.value, log_scale=self.log_scale.value)
-        figure.savefig(path, format="png")
+        plot = CurvesPlot(width=12.0, height=3.4, dpi=100)
+        plot.update(curves, smoothing=self.smoothing.value, log_scale=self.log_scale.value)
+        plot.figure.savefig(path, format="png")
         return path
 
     def show_curves(self) -> None:
@@ -277,11 +308,16 @@ class TrainingMonitor(w.VBox):
             self.status.value = f"<span style='color:#b00020'>{html.escape(message)}</span>"
 
     def _render_loop(self, worker: threading.Thread) -> None:
-        """Redraw at most every `redraw_interval` seconds while `worker` runs, and once when it ends."""
+        """While `worker` runs, update the widgets at most every `redraw_interval` seconds and the plot less
+        often, so that drawing takes at most PLOT_TIME_SHARE of the time; redraw everything when it ends."""
+        next_plot = 0.0
         while worker.is_alive():
             time.sleep(self.redraw_interval)
             if self._dirty:
-                self.refresh()
+                plot = time.monotonic() >= next_plot
+                self.refresh(plot=plot)
+                if plot:
+                    next_plot = time.monotonic() + self.plot_seconds / PLOT_TIME_SHARE
         self.refresh()
 
     def _set_buttons(self, running: bool) -> None:
