@@ -22,64 +22,24 @@ import torch
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
+from tiny_models import SDShape, build_stable_diffusion  # noqa: E402
+
 RESULTS = ROOT / "benchmarks" / "RESULTS.md"
 SECTION = "## Text-to-image"
 PROMPT = "a lighthouse on a cliff at dawn, oil painting"
 SIZE, STEPS, SEED = 192, 8, 7
 
 
-def build_pipeline(folder: Path) -> Path:
-    """An SD-1.5-shaped pipeline, scaled down (3 UNet blocks up to 256 channels) so a step takes ~100+ ms on CPU."""
-    from diffusers import AutoencoderKL, DDIMScheduler, StableDiffusionPipeline, UNet2DConditionModel
-    from tiny_models import build_clip_tokenizer
-    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
-
-    torch.manual_seed(0)
-    build_clip_tokenizer(folder / "tokenizer", max_length=77)
-    tokenizer = CLIPTokenizer.from_pretrained(folder / "tokenizer")
-    unet = UNet2DConditionModel(
-        block_out_channels=(64, 128, 256),
-        layers_per_block=1,
-        sample_size=SIZE // 8,
-        down_block_types=("CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "DownBlock2D"),
-        up_block_types=("UpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D"),
-        cross_attention_dim=128,
-        attention_head_dim=8,
-    )
-    vae = AutoencoderKL(
-        block_out_channels=(32, 64, 64, 64),
-        latent_channels=4,
-        down_block_types=("DownEncoderBlock2D",) * 4,
-        up_block_types=("UpDecoderBlock2D",) * 4,
-        norm_num_groups=16,
-    )
-    text_encoder = CLIPTextModel(
-        CLIPTextConfig(
-            bos_token_id=0,
-            eos_token_id=1,
-            pad_token_id=1,
-            hidden_size=128,
-            intermediate_size=256,
-            num_attention_heads=4,
-            num_hidden_layers=4,
-            vocab_size=len(tokenizer),
-            max_position_embeddings=77,
-        )
-    )
-    scheduler = DDIMScheduler(
-        beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", clip_sample=False, steps_offset=1
-    )
-    StableDiffusionPipeline(
-        unet=unet,
-        vae=vae,
-        text_encoder=text_encoder,
-        tokenizer=tokenizer,
-        scheduler=scheduler,
-        safety_checker=None,
-        feature_extractor=None,
-        requires_safety_checker=False,
-    ).save_pretrained(folder)
-    return folder
+#: An SD-1.5-shaped pipeline scaled down (3 UNet blocks up to 256 channels) so a step takes ~100+ ms on CPU.
+BENCH_SHAPE = SDShape(
+    unet_channels=(64, 128, 256),
+    vae_channels=(32, 64, 64, 64),
+    text_width=128,
+    text_layers=4,
+    sample_size=SIZE // 8,
+    max_length=77,
+    groups=16,
+)
 
 
 def time_call(call) -> float:
@@ -103,7 +63,9 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="bench-image-") as scratch:
         scratch = Path(scratch)
         configure(models_dir=scratch / "models")
-        ModelStore().register_local("bench-sd", build_pipeline(scratch / "sd"), task="text-to-image")
+        ModelStore().register_local(
+            "bench-sd", build_stable_diffusion(scratch / "sd", BENCH_SHAPE), task="text-to-image"
+        )
         loaded = image.load_model("local/bench-sd")
         pipeline = loaded.model
         params = {"width": SIZE, "height": SIZE, "steps": STEPS, "seed": SEED, "guidance": 7.5}

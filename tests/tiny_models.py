@@ -5,6 +5,7 @@ Real classes (GPT2LMHeadModel, StableDiffusionPipeline...), real safetensors fil
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 CORPUS = [
@@ -74,52 +75,63 @@ def build_clip_tokenizer(folder: Path, max_length: int = 16) -> None:
     tokenizer.save_pretrained(folder)
 
 
-def build_stable_diffusion(folder: Path, *, seed: int = 0) -> Path:
-    """A Stable Diffusion pipeline with a 2-block UNet, a small VAE and CLIP text encoder (32x32 images)."""
+@dataclass(frozen=True)
+class SDShape:
+    """The sizes of a Stable Diffusion pipeline built from configs (defaults: the tiny test one, 32x32 images)."""
+
+    unet_channels: tuple[int, ...] = (32, 64)
+    vae_channels: tuple[int, ...] = (16, 32)
+    text_width: int = 32
+    text_layers: int = 2
+    sample_size: int = 16  # latent size; images are sample_size * 2 ** (len(vae_channels) - 1) pixels
+    max_length: int = 16  # prompt tokens
+    groups: int = 8  # group-norm groups
+
+
+def build_stable_diffusion(folder: Path, shape: SDShape = SDShape(), *, seed: int = 0) -> Path:
+    """A Stable Diffusion pipeline with random weights: cross-attention UNet, VAE, CLIP text encoder, DDIM."""
     import torch
     from diffusers import AutoencoderKL, DDIMScheduler, StableDiffusionPipeline, UNet2DConditionModel
     from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
 
     torch.manual_seed(seed)
-    build_clip_tokenizer(folder / "tokenizer")
+    build_clip_tokenizer(folder / "tokenizer", max_length=shape.max_length)
     tokenizer = CLIPTokenizer.from_pretrained(folder / "tokenizer")
+    blocks = len(shape.unet_channels)
     unet = UNet2DConditionModel(
-        block_out_channels=(32, 64),
+        block_out_channels=shape.unet_channels,
         layers_per_block=1,
-        sample_size=16,
-        in_channels=4,
-        out_channels=4,
-        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
-        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
-        cross_attention_dim=32,
-        norm_num_groups=8,
+        sample_size=shape.sample_size,
+        down_block_types=("CrossAttnDownBlock2D",) * (blocks - 1) + ("DownBlock2D",),
+        up_block_types=("UpBlock2D",) + ("CrossAttnUpBlock2D",) * (blocks - 1),
+        cross_attention_dim=shape.text_width,
+        attention_head_dim=8,
+        norm_num_groups=shape.groups,
     )
     vae = AutoencoderKL(
-        block_out_channels=(16, 32),
-        in_channels=3,
-        out_channels=3,
+        block_out_channels=shape.vae_channels,
         latent_channels=4,
-        norm_num_groups=8,
-        down_block_types=("DownEncoderBlock2D", "DownEncoderBlock2D"),
-        up_block_types=("UpDecoderBlock2D", "UpDecoderBlock2D"),
+        norm_num_groups=shape.groups,
+        down_block_types=("DownEncoderBlock2D",) * len(shape.vae_channels),
+        up_block_types=("UpDecoderBlock2D",) * len(shape.vae_channels),
     )
     text_encoder = CLIPTextModel(
         CLIPTextConfig(
             bos_token_id=0,
             eos_token_id=1,
             pad_token_id=1,
-            hidden_size=32,
-            intermediate_size=37,
+            hidden_size=shape.text_width,
+            intermediate_size=2 * shape.text_width,
             num_attention_heads=4,
-            num_hidden_layers=2,
+            num_hidden_layers=shape.text_layers,
             vocab_size=len(tokenizer),
-            max_position_embeddings=16,
+            max_position_embeddings=shape.max_length,
         )
     )
     scheduler = DDIMScheduler(
         beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", clip_sample=False, steps_offset=1
     )
-    pipeline = StableDiffusionPipeline(
+    StableDiffusionPipeline(
         unet=unet,
         vae=vae,
         text_encoder=text_encoder,
@@ -128,8 +140,7 @@ def build_stable_diffusion(folder: Path, *, seed: int = 0) -> Path:
         safety_checker=None,
         feature_extractor=None,
         requires_safety_checker=False,
-    )
-    pipeline.save_pretrained(folder)
+    ).save_pretrained(folder)
     return folder
 
 
