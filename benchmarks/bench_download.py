@@ -45,11 +45,12 @@ from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from results_file import RESULTS, write_section
+
 if TYPE_CHECKING:
     from olah_hub import OlahHub
 
 ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "benchmarks" / "RESULTS.md"
 SECTION = "## Model download"
 REPO_ID = "bench/big-download"
 WEIGHTS = "model.safetensors"
@@ -544,17 +545,6 @@ def interpretation(
     return out
 
 
-def update_results(section: str) -> None:
-    """Replace the "## Model download" section of RESULTS.md (or append it), keeping every other section."""
-    text = RESULTS.read_text(encoding="utf-8") if RESULTS.exists() else "# Benchmark results\n"
-    pattern = re.compile(rf"^{re.escape(SECTION)}\s*\n.*?(?=^## |\Z)", re.M | re.S)
-    if pattern.search(text):
-        text = pattern.sub(lambda _: section + "\n", text, count=1)
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    RESULTS.write_text(text.rstrip("\n") + "\n", encoding="utf-8")
-
-
 # ---------------------------------------------------------------------------------------------- main
 
 
@@ -591,7 +581,7 @@ def main() -> int:
     print()
     print(section)
     if not args.no_write:
-        update_results(section)
+        write_section(section)
         print(f"updated {RESULTS.relative_to(ROOT)}")
     return 0
 

@@ -19,12 +19,12 @@ from datetime import date
 from pathlib import Path
 
 import torch
+from results_file import write_section
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 from tiny_models import SDShape, build_stable_diffusion  # noqa: E402
 
-RESULTS = ROOT / "benchmarks" / "RESULTS.md"
 SECTION = "## Text-to-image"
 PROMPT = "a lighthouse on a cliff at dawn, oil painting"
 SIZE, STEPS, SEED = 192, 8, 7
@@ -147,20 +147,8 @@ def main() -> int:
     section = "\n".join(lines)
     print(section)
     if not args.no_write:
-        update_results(section)
+        write_section(section)
     return 0
-
-
-def update_results(section: str) -> None:
-    """Replace (or add) this benchmark's section of RESULTS.md, leaving the others as they are."""
-    text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n\n"
-    start = text.find(SECTION)
-    if start == -1:
-        text = text.rstrip("\n") + "\n\n" + section
-    else:
-        end = text.find("\n## ", start + len(SECTION))
-        text = text[:start] + section + ("" if end == -1 else text[end:])
-    RESULTS.write_text(text.rstrip("\n") + "\n")
 
 
 if __name__ == "__main__":

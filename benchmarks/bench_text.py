@@ -26,6 +26,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import psutil
 import torch
+from results_file import write_section
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers
 from transformers import AutoModelForCausalLM, GPT2Config, GPT2LMHeadModel, GPT2TokenizerFast
 from transformers.convert_slow_tokenizer import bytes_to_unicode
@@ -196,25 +197,13 @@ one engine thread, which avoids this between its own calls.
 """
     print(report)
     if args.results:
-        write_section(args.results, report)
+        write_section(report, args.results)
 
 
 def raw_generate(model: torch.nn.Module, inputs: dict, **settings: object) -> torch.Tensor:
     """Plain transformers generation, as a user would write it."""
     with torch.inference_mode():
         return model.generate(**inputs, **settings)
-
-
-def write_section(path: Path, report: str) -> None:
-    """Replace this benchmark's section of RESULTS.md (or append it), leaving the other sections alone."""
-    existing = path.read_text() if path.exists() else "# Benchmark results\n"
-    start = existing.find(SECTION)
-    if start < 0:
-        path.write_text(existing.rstrip("\n") + "\n\n" + report)
-        return
-    end = existing.find("\n## ", start + len(SECTION))
-    rest = existing[end + 1 :] if end >= 0 else ""
-    path.write_text(existing[:start] + report + ("\n" + rest if rest else ""))
 
 
 if __name__ == "__main__":
