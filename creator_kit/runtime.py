@@ -13,6 +13,7 @@ objects (bytes of their tensors, quantized weights included), not assumed.
 from __future__ import annotations
 
 import gc
+import importlib
 import threading
 import time
 import warnings
@@ -67,6 +68,21 @@ class Runtime:
         self._store = store
         self._models: OrderedDict[tuple, LoadedModel] = OrderedDict()  # least recently used first
         self._lock = threading.RLock()
+        self._watchers: list[Callable[[list[str]], None]] = []
+
+    def watch(self, callback: Callable[[list[str]], None]) -> None:
+        """Call `callback(loaded_repo_ids)` after every load and unload (the panels keep their status live)."""
+        self._watchers.append(callback)
+
+    def unwatch(self, callback: Callable[[list[str]], None]) -> None:
+        """Stop calling `callback`."""
+        if callback in self._watchers:
+            self._watchers.remove(callback)
+
+    def _changed(self) -> None:
+        repo_ids = self.loaded()
+        for callback in list(self._watchers):
+            callback(repo_ids)
 
     @property
     def budget_bytes(self) -> int:
@@ -152,6 +168,7 @@ class Runtime:
             )
             self._models[key] = loaded
             self._evict(0, keep=key)
+        self._changed()
         emit(on_event, Done("load", loaded))
         return loaded
 
@@ -199,6 +216,7 @@ class Runtime:
         if keys:
             gc.collect()
             _empty_device_caches()
+            self._changed()
         return released
 
 
@@ -265,9 +283,27 @@ def _empty_device_caches() -> None:
         torch.cuda.empty_cache()
 
 
+#: The engine module that loads models of each task (each has ``load_model(repo_id)``).
+ENGINES = {
+    "text-generation": "creator_kit.text",
+    "text-to-image": "creator_kit.image",
+    "text-to-video": "creator_kit.video",
+}
+
+
+def load_installed(repo_id: str, *, store: ModelStore | None = None) -> LoadedModel:
+    """Load an installed model with the engine of its task (what a "Load" button does)."""
+    task = (store or ModelStore()).get(repo_id).task
+    if task not in ENGINES:
+        raise WrongTaskError(f"{repo_id} has no known task ({task!r}), so no engine can load it.")
+    return importlib.import_module(ENGINES[task]).load_model(repo_id)
+
+
 default_runtime = Runtime()
 load = default_runtime.load
 unload = default_runtime.unload
 unload_all = default_runtime.unload_all
 loaded = default_runtime.loaded
 set_budget = default_runtime.set_budget
+watch = default_runtime.watch
+unwatch = default_runtime.unwatch

@@ -1,5 +1,6 @@
 """ipywidgets panels: views over the creator_kit engine, with no model logic of their own."""
 
 from widgets.generation_previewer import GenerationPreviewer
+from widgets.model_browser import ModelBrowser
 
-__all__ = ["GenerationPreviewer"]
+__all__ = ["GenerationPreviewer", "ModelBrowser"]
