@@ -213,7 +213,8 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
         with Image.open(args.file) as original:
             matches = image.replay(record).image.tobytes() == original.convert("RGB").tobytes()
     elif record.kind == "text":
-        matches = text.replay(record).text == Path(args.file).with_suffix(".txt").read_text(encoding="utf-8")
+        saved = Path(args.file).with_suffix(".txt").read_text(encoding="utf-8")
+        matches = "\n\n".join(text.replay(record).texts) == saved  # as TextResult.save writes them
     else:
         raise InvalidInputError(f"Reproducing {record.kind} outputs is not supported; image and text are.")
     verdict = "reproduced exactly" if matches else "DIFFERS from the original"

@@ -105,3 +105,29 @@ def test_unreachable_hub_exits_5(tmp_path):
         "--models-dir", str(tmp_path / "models"), "models", "download", TINY_GPT2, endpoint="http://127.0.0.1:9"
     )
     assert_one_line_error(result, 5, "HF_ENDPOINT")
+
+
+def test_reproduce_a_saved_text_result(text_models_dir, tmp_path):
+    models = str(text_models_dir)
+    out = tmp_path / "story.txt"
+    made = run_cli(
+        "--models-dir",
+        models,
+        "generate",
+        "text",
+        "--model",
+        TINY_GPT2,
+        "--prompt",
+        "Once upon a time",
+        "--max-new-tokens",
+        "8",
+        "--seed",
+        "5",
+        "--out",
+        str(out),
+    )
+    assert made.returncode == 0, made.stderr
+    again = run_cli("--models-dir", models, "reproduce", str(out.with_suffix(".json")))
+    assert again.returncode == 0 and "reproduced exactly" in again.stdout, again.stderr
+    out.write_text("something else", encoding="utf-8")
+    assert run_cli("--models-dir", models, "reproduce", str(out)).returncode == 1
