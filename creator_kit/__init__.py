@@ -19,6 +19,7 @@ from creator_kit.errors import (
     ModelNotInstalledError,
     NetworkError,
     OfflineError,
+    TrainingDivergedError,
     UnsafeWeightsError,
     WrongTaskError,
 )
@@ -32,7 +33,11 @@ __version__ = "0.1.0"
 _LAZY = {
     "text": ("creator_kit.text", None),
     "image": ("creator_kit.image", None),
+    "train": ("creator_kit.train", None),
+    "TrainingConfig": ("creator_kit.train", "TrainingConfig"),
     "ImageResult": ("creator_kit.image", "ImageResult"),
+    "video": ("creator_kit.video", None),
+    "VideoResult": ("creator_kit.video", "VideoResult"),
     "runtime": ("creator_kit.runtime", None),
     "manifest": ("creator_kit.manifest", None),
     "generate": ("creator_kit.text", "generate"),
@@ -82,8 +87,11 @@ __all__ = [
     "Settings",
     "TextResult",
     "TqdmReporter",
+    "TrainingConfig",
+    "TrainingDivergedError",
     "UnsafeWeightsError",
     "VerifyReport",
+    "VideoResult",
     "WrongTaskError",
     "__version__",
     "configure",
@@ -94,4 +102,5 @@ __all__ = [
     "runtime",
     "stream",
     "text",
+    "video",
 ]

@@ -8,7 +8,6 @@ installed, 4 unsafe weights, 5 network or offline, 6 disk, 7 integrity, 130 canc
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import sys
@@ -202,6 +201,62 @@ def cmd_generate_image(args: argparse.Namespace) -> int:
     return 0
 
 
+def read_storyboard(path: str) -> dict[str, Any]:
+    """A storyboard file: a JSON list of scene prompts, or an object with "scenes" (and optionally "idea")."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InvalidInputError(f"Cannot read the storyboard {path}: {exc}") from exc
+    if isinstance(data, list):
+        data = {"scenes": data}
+    if not isinstance(data, dict) or not isinstance(data.get("scenes"), list) or set(data) - {"scenes", "idea"}:
+        raise InvalidInputError(f'{path}: expected a list of scene prompts, or {{"scenes": [...], "idea": "..."}}.')
+    return data
+
+
+def cmd_generate_video(args: argparse.Namespace) -> int:
+    from creator_kit import video
+
+    _quiet_diffusers()
+    story = read_storyboard(args.storyboard) if args.storyboard else {"idea": args.prompt}
+    options = {
+        "n_scenes": args.scenes,
+        "duration": args.duration,
+        "fps": args.fps,
+        "width": args.width,
+        "height": args.height,
+        "quality": args.quality,
+        "seed": args.seed,
+        "audio": args.audio,
+    }
+    reporter = TqdmReporter(file=sys.stderr)
+    try:
+        result = video.generate(
+            story.get("idea", ""),
+            model=args.model,
+            text_model=args.text_model,
+            scenes=story.get("scenes"),
+            captions=args.captions,
+            gif=args.gif,
+            out=args.out,
+            on_event=reporter,
+            **{key: value for key, value in options.items() if value is not None},
+        )
+    finally:
+        reporter.close()
+    if args.json:
+        _print_json(result.to_dict())
+    else:
+        print(result.path)
+    print(
+        f"{len(result.frames)} frames, {result.duration_s:g} s at {result.fps} fps in {result.elapsed_s:.1f} s "
+        f"({', '.join(f'{stage} {seconds:.1f} s' for stage, seconds in result.stage_seconds.items())}), "
+        f"seed {result.manifest.seed}",
+        file=sys.stderr,
+    )
+    return 0
+
+
 def cmd_reproduce(args: argparse.Namespace) -> int:
     from creator_kit import image, manifest, text
 
@@ -215,8 +270,18 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     elif record.kind == "text":
         saved = Path(args.file).with_suffix(".txt").read_text(encoding="utf-8")
         matches = "\n\n".join(text.replay(record).texts) == saved  # as TextResult.save writes them
+    elif record.kind == "video":
+        import tempfile
+
+        from creator_kit import video
+
+        _quiet_diffusers()
+        with tempfile.TemporaryDirectory(prefix="creator-kit-reproduce-") as scratch:
+            again = video.replay(record, out=Path(scratch) / "again.mp4")
+        # Frames are compared before encoding (their sha256 is in the manifest): encoders need not give equal bytes.
+        matches = again.manifest.parameters["frames_sha256"] == record.parameters["frames_sha256"]
     else:
-        raise InvalidInputError(f"Reproducing {record.kind} outputs is not supported; image and text are.")
+        raise InvalidInputError(f"Reproducing {record.kind} outputs is not supported; image, text and video are.")
     verdict = "reproduced exactly" if matches else "DIFFERS from the original"
     print(f"{args.file}: {record.kind} from {record.model} @ {record.revision[:12]}, seed {record.seed}: {verdict}")
     return 0 if matches else 1
@@ -243,8 +308,7 @@ def cmd_train_text(args: argparse.Namespace) -> int:
     )
     reporter = TqdmReporter(file=sys.stderr)
     try:
-        with contextlib.redirect_stdout(sys.stderr):  # stdout carries the result alone (tqdm.write logs to stdout)
-            result = train.train(config, resume=args.resume, on_event=reporter)
+        result = train.train(config, resume=args.resume, on_event=reporter)
     finally:
         reporter.close()
     if args.json:
@@ -325,8 +389,28 @@ def build_parser() -> argparse.ArgumentParser:
     picture.add_argument("--json", action="store_true")
     picture.set_defaults(handler=cmd_generate_image)
 
+    clip = generate.add_parser("video", help="make a video: native text-to-video, or a storyboard of images")
+    clip.add_argument("--model", required=True, help="an installed text-to-video or text-to-image model id")
+    story = clip.add_mutually_exclusive_group(required=True)
+    story.add_argument("--prompt", help="the idea of the video")
+    story.add_argument("--storyboard", help='a JSON file: a list of scene prompts, or {"scenes": [...], "idea": ...}')
+    clip.add_argument("--text-model", help="a text-generation model that writes the scenes from --prompt")
+    clip.add_argument("--scenes", type=int, help="how many scenes to make from --prompt (default 3)")
+    clip.add_argument("--duration", type=float, help="seconds (default 4)")
+    clip.add_argument("--fps", type=int, help="frames per second (default: the quality's)")
+    clip.add_argument("--width", type=int, help="a multiple of 8 (default: the quality's)")
+    clip.add_argument("--height", type=int, help="a multiple of 8 (default: the quality's)")
+    clip.add_argument("--quality", default="standard", help="draft, standard or high (default: standard)")
+    clip.add_argument("--seed", type=int, help="the same seed gives the same video; scene i uses seed + i")
+    clip.add_argument("--captions", action="store_true", help="write each scene's prompt over its frames")
+    clip.add_argument("--audio", help="an audio file to play under the video (cut or padded to its length)")
+    clip.add_argument("--gif", action="store_true", help="also write a GIF beside the MP4")
+    clip.add_argument("--out", required=True, help="the .mp4 to write (a .json manifest goes beside it)")
+    clip.add_argument("--json", action="store_true")
+    clip.set_defaults(handler=cmd_generate_video)
+
     reproduce = commands.add_parser("reproduce", help="run an output's manifest again and compare")
-    reproduce.add_argument("file", help="a PNG made by Creator Kit, or a .txt / .json of a text result")
+    reproduce.add_argument("file", help="a PNG or MP4 made by Creator Kit, or a .txt / .json of a text result")
     reproduce.set_defaults(handler=cmd_reproduce)
 
     trainer = commands.add_parser("train", help="fine-tune a model on your own data").add_subparsers(

@@ -69,6 +69,12 @@ class IntegrityError(CreatorKitError):
     exit_code = 7
 
 
+class TrainingDivergedError(CreatorKitError):
+    """The training loss became NaN or infinite; the last good checkpoint was kept."""
+
+    exit_code = 8
+
+
 class CancelledError(CreatorKitError):
     """A long operation was cancelled by the user; work done so far was kept for a resume."""
 

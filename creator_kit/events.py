@@ -100,7 +100,7 @@ class TqdmReporter:
             if bar is not None:
                 bar.set_postfix({k: f"{v:.4g}" for k, v in event.values.items()}, refresh=False)
         elif isinstance(event, Log):
-            tqdm.write(f"[{event.task}] {event.message}")
+            tqdm.write(f"[{event.task}] {event.message}", file=self._tqdm_kwargs.get("file"))
         elif isinstance(event, Done):
             self.close(event.task)
 

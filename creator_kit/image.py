@@ -121,7 +121,7 @@ def schedulers(model: str | runtime.LoadedModel, *, store: ModelStore | None = N
     For a repo id this reads the model's scheduler configuration from the store; the weights are not loaded.
     """
     if isinstance(model, runtime.LoadedModel):
-        own = _loaded(model).processor
+        own = loaded_model(model).processor
     else:
         import diffusers
 
@@ -175,11 +175,11 @@ def generate(
         known = ", ".join(name for name in ImageParams.__dataclass_fields__ if name != "prompt")
         raise InvalidInputError(f"Unknown image parameter(s) {', '.join(unknown)}. Known: {known}.")
     checked = check_params(ImageParams(prompt=prompt, **params))
-    loaded = _loaded(model, device)
+    loaded = loaded_model(model, device)
     pipeline = loaded.model
     native = pipeline.unet.config.sample_size * pipeline.vae_scale_factor
     checked = replace(checked, width=checked.width or native, height=checked.height or native)
-    _use_scheduler(loaded, checked.scheduler)
+    use_scheduler(loaded, checked.scheduler)
 
     latent_rgb = _latent_rgb(pipeline)
     cancel = cancel or threading.Event()
@@ -254,7 +254,7 @@ def sweep(
     unknown = sorted(set(axes) - set(ImageParams.__dataclass_fields__) - {"prompt"})
     if unknown or "batch" in axes:
         raise InvalidInputError(f"Cannot sweep over {', '.join(unknown or ['batch'])}.")
-    loaded = _loaded(model, params.pop("device", None))
+    loaded = loaded_model(model, params.pop("device", None))
     combinations = [dict(zip(axes, values, strict=True)) for values in itertools.product(*axes.values())]
     cells = []
     for index, values in enumerate(combinations):
@@ -308,7 +308,7 @@ def _latent_rgb(pipeline: Any) -> torch.Tensor:
     return torch.tensor(factors, dtype=torch.float32, device=pipeline.device)
 
 
-def _use_scheduler(loaded: runtime.LoadedModel, name: str | None) -> None:
+def use_scheduler(loaded: runtime.LoadedModel, name: str | None) -> None:
     """Give the pipeline the scheduler class `name` built from the model's own configuration (None: the model's own)."""
     pipeline, own = loaded.model, loaded.processor
     if name is None or name == type(own).__name__:
@@ -323,7 +323,7 @@ def _use_scheduler(loaded: runtime.LoadedModel, name: str | None) -> None:
         pipeline.scheduler = options[name].from_config(own.config)
 
 
-def _loaded(model: str | runtime.LoadedModel, device: str | None = None) -> runtime.LoadedModel:
+def loaded_model(model: str | runtime.LoadedModel, device: str | None = None) -> runtime.LoadedModel:
     if isinstance(model, runtime.LoadedModel):
         if model.task != TASK:
             raise WrongTaskError(f"{model.repo_id} is loaded for {model.task}, not {TASK}.")

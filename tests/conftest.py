@@ -26,11 +26,13 @@ from tiny_models import (  # noqa: E402
     build_gpt2,
     build_pickle_only,
     build_stable_diffusion,
+    build_text_to_video,
     write_random_safetensors,
 )
 
 TINY_GPT2 = "tiny/gpt2"
 TINY_SD = "tiny/sd"
+TINY_T2V = "tiny/t2v"
 PICKLE_ONLY = "tiny/pickle-only"
 BIG = "tiny/big"
 BIG_FILE_BYTES = 48 * 1024 * 1024
@@ -58,6 +60,7 @@ def tiny_sources(tmp_path_factory) -> dict[str, Path]:
     return {
         TINY_GPT2: build_gpt2(root / "gpt2"),
         TINY_SD: build_stable_diffusion(root / "sd"),
+        TINY_T2V: build_text_to_video(root / "t2v"),
         PICKLE_ONLY: build_pickle_only(root / "pickle"),
         BIG: big,
     }
@@ -98,63 +101,36 @@ def _fresh_settings():
 
 
 @pytest.fixture(scope="session")
-def text_models_dir(hub, tmp_path_factory) -> Path:
-    """A models folder holding tiny/gpt2, downloaded from the test hub once per run."""
+def installed_models_dir(hub, tmp_path_factory) -> Path:
+    """A models folder holding every tiny model the workflows load (text, image, video), downloaded once per run."""
     from creator_kit.store import ModelStore
 
-    models = tmp_path_factory.mktemp("text-store")
-    ModelStore(models, offline=False, user_cache=models / "no-user-cache").download(TINY_GPT2)
+    models = tmp_path_factory.mktemp("installed-models")
+    store = ModelStore(models, offline=False, user_cache=models / "no-user-cache")
+    for repo_id in (TINY_GPT2, TINY_SD, TINY_T2V):
+        store.download(repo_id)
     return models
 
 
 @pytest.fixture
-def text_store(text_models_dir, tmp_path):
-    """A copy of `text_models_dir` for this test (so it may add models), made the configured store."""
+def installed_store(installed_models_dir, tmp_path):
+    """A copy of `installed_models_dir` for this test (it may add or remove models), made the configured store.
+
+    Outputs (and the video cache, training runs) go under this test's folder, and torch runs on one
+    thread: two threads contend on the shared two-core machines and make tiny models ~10x slower.
+    """
     import shutil
 
-    from creator_kit.config import configure
-    from creator_kit.store import ModelStore
-
-    models = shutil.copytree(text_models_dir, tmp_path / "text-models", symlinks=True)
-    configure(models_dir=models)
-    return ModelStore()
-
-
-@pytest.fixture(scope="session")
-def image_models_dir(hub, tmp_path_factory) -> Path:
-    """A models folder holding tiny/sd, downloaded from the test hub once per run."""
-    from creator_kit.store import ModelStore
-
-    models = tmp_path_factory.mktemp("image-store")
-    ModelStore(models, offline=False, user_cache=models / "no-user-cache").download(TINY_SD)
-    return models
-
-
-@pytest.fixture
-def image_store(image_models_dir):
-    """The store of `image_models_dir`, made the configured store; tiny/sd loads through the runtime."""
-    from creator_kit.config import configure
-    from creator_kit.store import ModelStore
-
-    configure(models_dir=image_models_dir)
-    return ModelStore()
-
-
-@pytest.fixture
-def training_store(text_store, tmp_path):
-    """`text_store` with training runs under this test's outputs folder and torch on one thread.
-
-    One thread: on the shared two-core machines, torch's default thread pool contends and a tiny
-    training step takes a second instead of milliseconds.
-    """
     import torch
 
     from creator_kit.config import configure
+    from creator_kit.store import ModelStore
 
-    configure(outputs_dir=tmp_path / "outputs")
+    models = shutil.copytree(installed_models_dir, tmp_path / "installed-models", symlinks=True)
+    configure(models_dir=models, outputs_dir=tmp_path / "outputs")
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
-    yield text_store
+    yield ModelStore()
     torch.set_num_threads(threads)
 
 

@@ -107,8 +107,8 @@ def test_unreachable_hub_exits_5(tmp_path):
     assert_one_line_error(result, 5, "HF_ENDPOINT")
 
 
-def test_reproduce_a_saved_text_result(text_models_dir, tmp_path):
-    models = str(text_models_dir)
+def test_reproduce_a_saved_text_result(installed_models_dir, tmp_path):
+    models = str(installed_models_dir)
     out = tmp_path / "story.txt"
     made = run_cli(
         "--models-dir",

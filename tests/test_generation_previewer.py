@@ -15,8 +15,8 @@ WAIT_S = 60
 
 
 @pytest.fixture
-def panel(text_store) -> GenerationPreviewer:
-    panel = GenerationPreviewer(store=text_store)
+def panel(installed_store) -> GenerationPreviewer:
+    panel = GenerationPreviewer(store=installed_store)
     panel.mode.prompt.value = "Once upon a time"
     panel.mode.seed.value = "3"
     panel.mode.params["max_new_tokens"].value = 12
@@ -30,10 +30,10 @@ def _wait_for(condition, timeout: float = WAIT_S) -> None:
         time.sleep(0.005)
 
 
-def test_model_picker_lists_installed_text_models_with_their_status(text_store, hub, tmp_path):
-    text_store.register_local("painter", hub.sources[TINY_GPT2], task="text-to-image")
+def test_model_picker_lists_installed_text_models_with_their_status(installed_store, hub, tmp_path):
+    installed_store.register_local("painter", hub.sources[TINY_GPT2], task="text-to-image")
     runtime.unload(TINY_GPT2)
-    panel = GenerationPreviewer(store=text_store)
+    panel = GenerationPreviewer(store=installed_store)
     assert panel.mode.model.options == ((f"{TINY_GPT2} (downloaded)", TINY_GPT2),)
 
     text.load_model(TINY_GPT2)
@@ -126,19 +126,19 @@ def test_errors_show_in_the_panel_without_a_traceback(panel, change, message):
     assert panel.history == []
 
 
-def test_unknown_mode_is_refused(text_store):
+def test_unknown_mode_is_refused(installed_store):
     with pytest.raises(InvalidInputError, match="choose one of text"):
-        GenerationPreviewer("hologram", store=text_store)
+        GenerationPreviewer("hologram", store=installed_store)
 
 
 # ---------------------------------------------------------------------------------------------- image mode
 
 
 @pytest.fixture
-def image_panel(image_store) -> GenerationPreviewer:
+def image_panel(installed_store) -> GenerationPreviewer:
     from conftest import TINY_SD
 
-    panel = GenerationPreviewer("image", store=image_store)
+    panel = GenerationPreviewer("image", store=installed_store)
     assert panel.mode.model.value == TINY_SD
     panel.mode.prompt.value = "a lighthouse at dawn"
     panel.mode.steps.value = 3

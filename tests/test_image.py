@@ -22,20 +22,20 @@ def render(**params):
     return image.generate(params.pop("prompt", "a lighthouse at dawn"), model=TINY_SD, **params)
 
 
-def test_generates_rgb_images_of_the_requested_size(image_store):
+def test_generates_rgb_images_of_the_requested_size(installed_store):
     result = render(width=48, height=40, batch=2)
     assert [(im.size, im.mode) for im in result.images] == [((48, 40), "RGB")] * 2
     assert np.asarray(result.image).std() > 1, "a real decode, not a flat image"
     assert result.manifest.kind == "image" and result.manifest.model == TINY_SD
-    assert result.manifest.revision == image_store.get(TINY_SD).commit
+    assert result.manifest.revision == installed_store.get(TINY_SD).commit
     assert result.manifest.parameters["width"] == 48 and result.manifest.seed == 11
 
 
-def test_native_size_is_the_default(image_store):
+def test_native_size_is_the_default(installed_store):
     assert render().image.size == (NATIVE, NATIVE)
 
 
-def test_previews_arrive_once_per_step_at_the_output_size(image_store):
+def test_previews_arrive_once_per_step_at_the_output_size(installed_store):
     events = []
     result = render(steps=4, width=40, height=32, on_event=events.append)
     previews = [e for e in events if isinstance(e, Preview)]
@@ -46,24 +46,24 @@ def test_previews_arrive_once_per_step_at_the_output_size(image_store):
     assert isinstance(events[-1], Done) and events[-1].result is result
 
 
-def test_previews_can_be_switched_off(image_store):
+def test_previews_can_be_switched_off(installed_store):
     events = []
     render(previews=False, on_event=events.append)
     assert not [e for e in events if isinstance(e, Preview)]
 
 
-def test_same_seed_same_pixels_other_seed_other_pixels(image_store):
+def test_same_seed_same_pixels_other_seed_other_pixels(installed_store):
     first, again, other = render(), render(), render(seed=12)
     assert first.image.tobytes() == again.image.tobytes()
     assert first.image.tobytes() != other.image.tobytes()
 
 
-def test_batch_image_i_is_reproduced_alone_by_seed_plus_i(image_store):
+def test_batch_image_i_is_reproduced_alone_by_seed_plus_i(installed_store):
     batch = render(batch=2)
     assert batch.images[1].tobytes() == render(seed=12).image.tobytes()
 
 
-def test_scheduler_by_name_is_used_and_recorded(image_store):
+def test_scheduler_by_name_is_used_and_recorded(installed_store):
     assert "EulerAncestralDiscreteScheduler" in image.schedulers(TINY_SD)
     ancestral = render(scheduler="EulerAncestralDiscreteScheduler")
     assert ancestral.manifest.parameters["scheduler"] == "EulerAncestralDiscreteScheduler"
@@ -72,7 +72,7 @@ def test_scheduler_by_name_is_used_and_recorded(image_store):
     assert ancestral.image.tobytes() != default.image.tobytes()
 
 
-def test_cancel_stops_between_steps(image_store):
+def test_cancel_stops_between_steps(installed_store):
     cancel = threading.Event()
     steps_seen = []
 
@@ -87,7 +87,7 @@ def test_cancel_stops_between_steps(image_store):
     assert render().image.size == (NATIVE, NATIVE), "the pipeline still works after a cancel"
 
 
-def test_png_embeds_the_manifest_and_an_a1111_parameters_chunk(image_store, tmp_path):
+def test_png_embeds_the_manifest_and_an_a1111_parameters_chunk(installed_store, tmp_path):
     result = render(negative_prompt="blurry", guidance=6.0)
     [path] = result.save(folder=tmp_path, name="lighthouse")
     assert path == tmp_path / "lighthouse.png"
@@ -103,7 +103,7 @@ def test_png_embeds_the_manifest_and_an_a1111_parameters_chunk(image_store, tmp_
     ]
 
 
-def test_replaying_a_png_reproduces_its_pixels(image_store, tmp_path):
+def test_replaying_a_png_reproduces_its_pixels(installed_store, tmp_path):
     paths = render(batch=2).save(folder=tmp_path)
     assert manifests.read(paths[1]).seed == 12
     for path in paths:
@@ -124,28 +124,28 @@ def test_replaying_a_png_reproduces_its_pixels(image_store, tmp_path):
         ({"prompt": "  "}, "prompt must be"),
     ],
 )
-def test_bad_parameters_say_what_is_allowed(image_store, params, message):
+def test_bad_parameters_say_what_is_allowed(installed_store, params, message):
     with pytest.raises(InvalidInputError, match=message):
         render(**params)
 
 
-def test_unknown_parameter_is_refused(image_store):
+def test_unknown_parameter_is_refused(installed_store):
     with pytest.raises(InvalidInputError, match="sampler"):
         render(sampler="euler")
 
 
-def test_a_text_model_is_the_wrong_task(image_store, hub):
-    image_store.download(TINY_GPT2)
+def test_a_text_model_is_the_wrong_task(installed_store, hub):
+    installed_store.download(TINY_GPT2)
     with pytest.raises(WrongTaskError, match="text-generation"):
         image.generate("a fox", model=TINY_GPT2)
 
 
-def test_missing_model_says_how_to_get_it(image_store):
+def test_missing_model_says_how_to_get_it(installed_store):
     with pytest.raises(ModelNotInstalledError, match="models download segmind/tiny-sd"):
         image.generate("a fox", model="segmind/tiny-sd")
 
 
-def test_sweep_renders_every_combination_into_a_labelled_sheet(image_store, tmp_path):
+def test_sweep_renders_every_combination_into_a_labelled_sheet(installed_store, tmp_path):
     events = []
     result = image.sweep(
         "a fox", model=TINY_SD, axes={"seed": [1, 2], "guidance": [3.0, 6.0, 9.0]}, steps=2, on_event=events.append
@@ -166,6 +166,6 @@ def test_sweep_renders_every_combination_into_a_labelled_sheet(image_store, tmp_
 
 
 @pytest.mark.parametrize("axes", [{}, {"seed": []}, {"batch": [1, 2]}, {"colour": ["red"]}])
-def test_sweep_rejects_bad_axes(image_store, axes):
+def test_sweep_rejects_bad_axes(installed_store, axes):
     with pytest.raises(InvalidInputError):
         image.sweep("a fox", model=TINY_SD, axes=axes)

@@ -46,7 +46,7 @@ def test_committed_notebooks_carry_no_outputs_and_a_parameters_cell():
         assert all(not c.outputs and c.execution_count is None for c in code_cells), f"{path.name} has outputs"
 
 
-def test_image_notebook_renders_sweeps_and_reproduces(image_models_dir, tmp_path):
+def test_image_notebook_renders_sweeps_and_reproduces(installed_models_dir, tmp_path):
     from conftest import TINY_SD
 
     notebook = execute(
@@ -54,7 +54,7 @@ def test_image_notebook_renders_sweeps_and_reproduces(image_models_dir, tmp_path
         tmp_path,
         model=TINY_SD,
         steps=3,
-        models_dir=str(image_models_dir),
+        models_dir=str(installed_models_dir),
         outputs_dir=str(tmp_path / "outputs"),
     )
     text = text_outputs(notebook)

@@ -19,14 +19,14 @@ def _load(cache: runtime.Runtime, repo_id: str, **options) -> runtime.LoadedMode
 
 
 @pytest.fixture
-def copies(text_store, hub) -> list[str]:
+def copies(installed_store, hub) -> list[str]:
     """Three installed text models: tiny/gpt2 and two local copies of it."""
     source = hub.sources[TINY_GPT2]
-    names = [text_store.register_local(name, source, task=text.TASK).repo_id for name in ("copy-a", "copy-b")]
+    names = [installed_store.register_local(name, source, task=text.TASK).repo_id for name in ("copy-a", "copy-b")]
     return [TINY_GPT2, *names]
 
 
-def test_the_same_model_is_loaded_once(text_store):
+def test_the_same_model_is_loaded_once(installed_store):
     cache = runtime.Runtime()
     events = []
     first = _load(cache, TINY_GPT2, on_event=events.append)
@@ -35,12 +35,12 @@ def test_the_same_model_is_loaded_once(text_store):
     assert again is first
     assert cache.loaded() == [TINY_GPT2]
     assert [type(e) for e in events] == [Log, Done]
-    assert first.commit == text_store.get(TINY_GPT2).commit
+    assert first.commit == installed_store.get(TINY_GPT2).commit
     assert (first.device, first.dtype, first.task) == ("cpu", "float32", text.TASK)
     assert not first.model.training
 
 
-def test_loaded_size_is_measured_from_the_model_tensors(text_store):
+def test_loaded_size_is_measured_from_the_model_tensors(installed_store):
     loaded = _load(runtime.Runtime(), TINY_GPT2)
 
     parameter_bytes = sum(p.numel() * p.element_size() for p in loaded.model.parameters())  # tied weights once
@@ -86,7 +86,7 @@ def test_a_model_bigger_than_the_budget_still_loads_alone(copies):
     assert cache.loaded() == [copies[1]]
 
 
-def test_different_options_are_different_entries_and_unload_drops_all(text_store):
+def test_different_options_are_different_entries_and_unload_drops_all(installed_store):
     cache = runtime.Runtime()
     plain = _load(cache, TINY_GPT2)
     quantized = _load(cache, TINY_GPT2, quantize="int8")
@@ -97,7 +97,7 @@ def test_different_options_are_different_entries_and_unload_drops_all(text_store
     assert cache.entries() == []
 
 
-def test_int8_quantization_shrinks_linear_layers_and_still_generates(text_store):
+def test_int8_quantization_shrinks_linear_layers_and_still_generates(installed_store):
     cache = runtime.Runtime()
     plain = _load(cache, TINY_GPT2)
     quantized = _load(cache, TINY_GPT2, quantize="int8")
@@ -112,7 +112,7 @@ def test_int8_quantization_shrinks_linear_layers_and_still_generates(text_store)
     assert result.new_tokens >= 1 and result.manifest.parameters["quantize"] == "int8"
 
 
-def test_quantize_through_the_engine_uses_the_default_cache(text_store):
+def test_quantize_through_the_engine_uses_the_default_cache(installed_store):
     result = text.generate("Once upon a time", model=TINY_GPT2, quantize="int8", max_new_tokens=3, seed=0)
 
     assert result.manifest.parameters["dtype"] == "int8"
@@ -121,9 +121,9 @@ def test_quantize_through_the_engine_uses_the_default_cache(text_store):
     assert TINY_GPT2 not in runtime.loaded()
 
 
-def test_wrong_task_and_missing_models_are_refused(text_store, hub, tmp_path):
+def test_wrong_task_and_missing_models_are_refused(installed_store, hub, tmp_path):
     folder = shutil.copytree(hub.sources[TINY_GPT2], tmp_path / "painter")
-    painter = text_store.register_local("painter", folder, task="text-to-image").repo_id
+    painter = installed_store.register_local("painter", folder, task="text-to-image").repo_id
     cache = runtime.Runtime()
 
     with pytest.raises(WrongTaskError, match="local/painter is a text-to-image model"):
@@ -137,19 +137,19 @@ def test_wrong_task_and_missing_models_are_refused(text_store, hub, tmp_path):
     assert cache.loaded() == []
 
 
-def test_a_config_that_is_not_a_causal_lm_is_a_wrong_task(text_store, tmp_path):
+def test_a_config_that_is_not_a_causal_lm_is_a_wrong_task(installed_store, tmp_path):
     folder = tmp_path / "encoder"
     folder.mkdir()
     (folder / "config.json").write_text('{"model_type": "clip_vision_model"}')
     write_random_safetensors(folder / "model.safetensors", 1024)
-    encoder = text_store.register_local("encoder", folder, task=text.TASK).repo_id
+    encoder = installed_store.register_local("encoder", folder, task=text.TASK).repo_id
 
     with pytest.raises(WrongTaskError, match="not a text-generation"):
         _load(runtime.Runtime(), encoder)
 
 
-def test_pickle_weights_load_only_for_models_downloaded_with_the_opt_in(text_store, hub, tmp_path):
-    registered = text_store.register_local("pickled", hub.sources[PICKLE_ONLY], task=text.TASK).repo_id
+def test_pickle_weights_load_only_for_models_downloaded_with_the_opt_in(installed_store, hub, tmp_path):
+    registered = installed_store.register_local("pickled", hub.sources[PICKLE_ONLY], task=text.TASK).repo_id
     with pytest.raises(UnsafeWeightsError, match="--allow-pickle"):
         _load(runtime.Runtime(), registered)
 

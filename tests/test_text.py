@@ -15,7 +15,7 @@ from creator_kit.events import Done, Preview, Progress
 PROMPT = "Once upon a time"
 
 
-def test_generate_returns_text_token_counts_speed_and_manifest(text_store):
+def test_generate_returns_text_token_counts_speed_and_manifest(installed_store):
     result = text.generate(PROMPT, model=TINY_GPT2, max_new_tokens=12, seed=3)
 
     tokenizer = text.load_model(TINY_GPT2).processor
@@ -26,14 +26,14 @@ def test_generate_returns_text_token_counts_speed_and_manifest(text_store):
     assert result.tokens_per_s > 0 and result.elapsed_s > 0
     record = result.manifest
     assert (record.kind, record.model, record.seed) == ("text", TINY_GPT2, 3)
-    assert record.revision == text_store.get(TINY_GPT2).commit
+    assert record.revision == installed_store.get(TINY_GPT2).commit
     assert record.parameters["prompt"] == PROMPT
     assert record.parameters["max_new_tokens"] == 12 and record.parameters["temperature"] == 0.7
     assert {"torch", "transformers", "creator-kit"} <= record.versions.keys()
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
-def test_streamed_pieces_arrive_in_order_and_join_to_the_final_text(text_store, seed):
+def test_streamed_pieces_arrive_in_order_and_join_to_the_final_text(installed_store, seed):
     events = []
     stream = text.stream(PROMPT, model=TINY_GPT2, max_new_tokens=30, seed=seed, on_event=events.append)
     pieces = list(stream)
@@ -49,7 +49,7 @@ def test_streamed_pieces_arrive_in_order_and_join_to_the_final_text(text_store, 
     assert stream.result.first_token_s is not None and 0 < stream.result.first_token_s <= stream.result.elapsed_s
 
 
-def test_generate_reports_token_progress_then_done(text_store):
+def test_generate_reports_token_progress_then_done(installed_store):
     events = []
     result = text.generate(PROMPT, model=TINY_GPT2, max_new_tokens=8, seed=0, on_event=events.append)
 
@@ -60,7 +60,7 @@ def test_generate_reports_token_progress_then_done(text_store):
     assert result.first_token_s is not None
 
 
-def test_same_seed_gives_same_text_and_other_seeds_differ(text_store):
+def test_same_seed_gives_same_text_and_other_seeds_differ(installed_store):
     def run(seed: int) -> list[str]:
         return text.generate(PROMPT, model=TINY_GPT2, preset="creative", max_new_tokens=24, seed=seed).texts
 
@@ -68,14 +68,14 @@ def test_same_seed_gives_same_text_and_other_seeds_differ(text_store):
     assert run(11) != run(12)
 
 
-def test_unseeded_runs_record_the_seed_that_reproduces_them(text_store):
+def test_unseeded_runs_record_the_seed_that_reproduces_them(installed_store):
     first = text.generate(PROMPT, model=TINY_GPT2, preset="creative", max_new_tokens=16)
 
     assert isinstance(first.manifest.seed, int)
     assert text.replay(first.manifest).text == first.text
 
 
-def test_several_return_sequences(text_store):
+def test_several_return_sequences(installed_store):
     result = text.generate(PROMPT, model=TINY_GPT2, max_new_tokens=16, num_return_sequences=3, seed=5)
 
     assert len(result.texts) == 3 and len(set(result.texts)) == 3
@@ -85,7 +85,7 @@ def _first_unique_ascii_letter(text_: str) -> int:
     return next(i for i, c in enumerate(text_) if i >= 2 and c.isascii() and c.isalpha() and text_.find(c) == i)
 
 
-def test_stop_strings_end_the_text_before_them(text_store):
+def test_stop_strings_end_the_text_before_them(installed_store):
     full = text.generate(PROMPT, model=TINY_GPT2, max_new_tokens=40, seed=4)
     cut = _first_unique_ascii_letter(full.text)
     stop = full.text[cut]
@@ -101,7 +101,7 @@ def test_stop_strings_end_the_text_before_them(text_store):
     assert stream.result.finish_reason == "stop"
 
 
-def test_cancel_event_stops_generation_after_the_current_token(text_store):
+def test_cancel_event_stops_generation_after_the_current_token(installed_store):
     cancel = threading.Event()
 
     def on_event(event) -> None:
@@ -117,7 +117,7 @@ def test_cancel_event_stops_generation_after_the_current_token(text_store):
     assert full.text.startswith(cancelled.text) and len(cancelled.text) < len(full.text)
 
 
-def test_cancel_while_streaming_keeps_the_text_so_far(text_store):
+def test_cancel_while_streaming_keeps_the_text_so_far(installed_store):
     cancel = threading.Event()
     stream = text.stream(PROMPT, model=TINY_GPT2, max_new_tokens=100, seed=1, cancel=cancel)
     pieces = []
@@ -130,7 +130,7 @@ def test_cancel_while_streaming_keeps_the_text_so_far(text_store):
     assert "".join(pieces) == stream.result.text
 
 
-def test_leaving_a_stream_early_ends_its_generation(text_store):
+def test_leaving_a_stream_early_ends_its_generation(installed_store):
     stream = text.stream(PROMPT, model=TINY_GPT2, max_new_tokens=100, seed=1)
     pieces = iter(stream)
     next(pieces)
@@ -141,7 +141,7 @@ def test_leaving_a_stream_early_ends_its_generation(text_store):
     assert quick.new_tokens <= 2
 
 
-def test_presets_set_parameters_and_can_be_extended(text_store):
+def test_presets_set_parameters_and_can_be_extended(installed_store):
     precise = text.generate(PROMPT, model=TINY_GPT2, preset="precise", max_new_tokens=10)
     assert precise.manifest.parameters["do_sample"] is False
     assert precise.text == text.generate(PROMPT, model=TINY_GPT2, preset="precise", max_new_tokens=10, seed=9).text
@@ -186,7 +186,7 @@ def test_presets_set_parameters_and_can_be_extended(text_store):
         ({"quantize": "int8", "device": "cuda"}, "runs on the CPU only"),
     ],
 )
-def test_bad_parameters_say_what_is_allowed(text_store, params, message):
+def test_bad_parameters_say_what_is_allowed(installed_store, params, message):
     with pytest.raises(InvalidInputError) as error:
         text.generate(PROMPT, model=TINY_GPT2, **params)
     assert message in str(error.value)
@@ -204,13 +204,13 @@ def test_bad_parameters_say_what_is_allowed(text_store, params, message):
         ([{"role": "user", "content": "hi"}], "has no chat template"),
     ],
 )
-def test_bad_prompts_are_refused(text_store, prompt, message):
+def test_bad_prompts_are_refused(installed_store, prompt, message):
     with pytest.raises(InvalidInputError) as error:
         text.generate(prompt, model=TINY_GPT2)
     assert message in str(error.value)
 
 
-def test_bad_models_are_refused_with_the_fix(text_store):
+def test_bad_models_are_refused_with_the_fix(installed_store):
     with pytest.raises(InvalidRepoIdError):
         text.generate(PROMPT, model="../etc")
     with pytest.raises(InvalidInputError, match="model must be a model id"):
@@ -221,13 +221,13 @@ def test_bad_models_are_refused_with_the_fix(text_store):
         text.stream(PROMPT, model=TINY_GPT2, num_return_sequences=2)
 
 
-def test_chat_template_is_used_when_the_tokenizer_has_one(text_store, hub, tmp_path):
+def test_chat_template_is_used_when_the_tokenizer_has_one(installed_store, hub, tmp_path):
     folder = shutil.copytree(hub.sources[TINY_GPT2], tmp_path / "chatty")
     (folder / "chat_template.jinja").write_text(
         "{% for m in messages %}<|endoftext|>{{ m['role'] }}: {{ m['content'] }}\n{% endfor %}"
         "{% if add_generation_prompt %}assistant:{% endif %}"
     )
-    chatty = text_store.register_local("chatty", folder, task="text-generation").repo_id
+    chatty = installed_store.register_local("chatty", folder, task="text-generation").repo_id
     tokenizer = text.load_model(chatty).processor
     rendered = f"<|endoftext|>user: {PROMPT}\nassistant:"
 
@@ -241,7 +241,7 @@ def test_chat_template_is_used_when_the_tokenizer_has_one(text_store, hub, tmp_p
     assert plain.prompt_tokens == len(tokenizer(PROMPT)["input_ids"]) and plain.manifest.parameters["chat"] is False
 
 
-def test_results_save_as_text_with_a_manifest_sidecar_that_replays(text_store, tmp_path):
+def test_results_save_as_text_with_a_manifest_sidecar_that_replays(installed_store, tmp_path):
     result = text.generate(PROMPT, model=TINY_GPT2, max_new_tokens=10, seed=8, stop=["zzz"])
     path = result.save(tmp_path, name="story")
 
@@ -253,7 +253,7 @@ def test_results_save_as_text_with_a_manifest_sidecar_that_replays(text_store, t
     assert text.replay(path, max_new_tokens=2).new_tokens <= 2
 
 
-def test_results_save_into_the_outputs_folder_by_default(text_store):
+def test_results_save_into_the_outputs_folder_by_default(installed_store):
     from creator_kit.config import get_settings
 
     path = text.generate(PROMPT, model=TINY_GPT2, max_new_tokens=2, seed=0).save()
@@ -287,7 +287,7 @@ def _cli(capsys, *args: str) -> tuple[int, str, str]:
     return code, out, err
 
 
-def test_cli_generates_streams_and_saves_the_same_text(text_store, capsys, tmp_path):
+def test_cli_generates_streams_and_saves_the_same_text(installed_store, capsys, tmp_path):
     import json
 
     expected = text.generate(PROMPT, model=TINY_GPT2, max_new_tokens=8, seed=6).text
@@ -311,7 +311,7 @@ def test_cli_generates_streams_and_saves_the_same_text(text_store, capsys, tmp_p
         (["--model", "someone/model"], 3, "creator-kit models download someone/model"),
     ],
 )
-def test_cli_errors_exit_with_their_code_and_the_fix(text_store, capsys, args, code, message):
+def test_cli_errors_exit_with_their_code_and_the_fix(installed_store, capsys, args, code, message):
     status, _, err = _cli(capsys, *args)
     assert status == code
     assert message in err and "Traceback" not in err

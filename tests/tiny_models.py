@@ -153,3 +153,55 @@ def write_random_safetensors(path: Path, size_bytes: int, seed: int = 0) -> Path
     values = np.random.default_rng(seed).standard_normal(size_bytes // 4, dtype=np.float32)
     save_file({"weight": values}, str(path))
     return path
+
+
+def build_text_to_video(folder: Path, *, seed: int = 0) -> Path:
+    """A ModelScope-style TextToVideoSDPipeline with random weights: a 2-block UNet3D, VAE, CLIP text encoder, DDIM.
+
+    Frames are 32x32 (latent sample size 16, VAE scale factor 2), like the tiny Stable Diffusion pipeline.
+    """
+    import torch
+    from diffusers import AutoencoderKL, DDIMScheduler, TextToVideoSDPipeline, UNet3DConditionModel
+    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
+
+    shape = SDShape()
+    torch.manual_seed(seed)
+    build_clip_tokenizer(folder / "tokenizer", max_length=shape.max_length)
+    tokenizer = CLIPTokenizer.from_pretrained(folder / "tokenizer")
+    unet = UNet3DConditionModel(
+        block_out_channels=shape.unet_channels,
+        layers_per_block=1,
+        sample_size=shape.sample_size,
+        down_block_types=("CrossAttnDownBlock3D", "DownBlock3D"),
+        up_block_types=("UpBlock3D", "CrossAttnUpBlock3D"),
+        cross_attention_dim=shape.text_width,
+        attention_head_dim=8,
+        norm_num_groups=shape.groups,
+    )
+    vae = AutoencoderKL(
+        block_out_channels=shape.vae_channels,
+        latent_channels=4,
+        norm_num_groups=shape.groups,
+        down_block_types=("DownEncoderBlock2D",) * len(shape.vae_channels),
+        up_block_types=("UpDecoderBlock2D",) * len(shape.vae_channels),
+    )
+    text_encoder = CLIPTextModel(
+        CLIPTextConfig(
+            bos_token_id=0,
+            eos_token_id=1,
+            pad_token_id=1,
+            hidden_size=shape.text_width,
+            intermediate_size=2 * shape.text_width,
+            num_attention_heads=4,
+            num_hidden_layers=shape.text_layers,
+            vocab_size=len(tokenizer),
+            max_position_embeddings=shape.max_length,
+        )
+    )
+    scheduler = DDIMScheduler(
+        beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", clip_sample=False, steps_offset=1
+    )
+    TextToVideoSDPipeline(
+        unet=unet, vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, scheduler=scheduler
+    ).save_pretrained(folder)
+    return folder

@@ -2,5 +2,6 @@
 
 from widgets.generation_previewer import GenerationPreviewer
 from widgets.model_browser import ModelBrowser
+from widgets.training_monitor import TrainingMonitor
 
-__all__ = ["GenerationPreviewer", "ModelBrowser"]
+__all__ = ["GenerationPreviewer", "ModelBrowser", "TrainingMonitor"]

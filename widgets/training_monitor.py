@@ -77,8 +77,8 @@ class Curves:
             self.best_step = int(values["best_step"])
 
     def copy(self) -> Curves:
-        """A snapshot to draw from while events keep arriving."""
-        return copy.deepcopy(self)
+        """A snapshot to draw from while events keep arriving (the series are copied, their numbers shared)."""
+        return Curves(**{name: copy.copy(value) for name, value in vars(self).items()})
 
     @property
     def best_loss(self) -> float | None:
@@ -158,7 +158,8 @@ class TrainingMonitor(w.VBox):
         self._progress: Progress | None = None
         self._cancel = threading.Event()
         self._worker: threading.Thread | None = None
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # guards the recorded data
+        self._render_lock = threading.Lock()  # one refresh at a time (render thread, or a control's observer)
         self._dirty = False
         self.live_plot = CurvesPlot()
         self.plot_seconds = 0.0  # how long the last redraw of the plot took
@@ -236,20 +237,21 @@ class TrainingMonitor(w.VBox):
 
     def refresh(self, plot: bool = True) -> None:
         """Push the recorded state into the widgets and (if `plot`) redraw the curves."""
-        with self._lock:
-            self._dirty = False
-            progress, curves, samples = self._progress, self.curves.copy(), self.samples[-SAMPLES_SHOWN:]
-        if progress is not None:
-            self.progress.max = max(int(progress.total or 1), 1)
-            self.progress.value = int(progress.completed)
-        self.progress_label.value = _progress_text(progress, curves.latest)
-        self.metrics.value = _metrics_html(curves, self.smoothing.value)
-        self.sample_box.value = _samples_html(self.config.sample_prompt, samples)
-        if plot:
-            started = time.perf_counter()
-            self.live_plot.update(curves, smoothing=self.smoothing.value, log_scale=self.log_scale.value)
-            self.plot.value = self.live_plot.png()
-            self.plot_seconds = time.perf_counter() - started
+        with self._render_lock:
+            with self._lock:
+                self._dirty = False
+                progress, curves, samples = self._progress, self.curves.copy(), self.samples[-SAMPLES_SHOWN:]
+            if progress is not None:
+                self.progress.max = max(int(progress.total or 1), 1)
+                self.progress.value = int(progress.completed)
+            self.progress_label.value = _progress_text(progress, curves.latest)
+            self.metrics.value = _metrics_html(curves, self.smoothing.value)
+            self.sample_box.value = _samples_html(self.config.sample_prompt, samples)
+            if plot:
+                started = time.perf_counter()
+                self.live_plot.update(curves, smoothing=self.smoothing.value, log_scale=self.log_scale.value)
+                self.plot.value = self.live_plot.png()
+                self.plot_seconds = time.perf_counter() - started
 
     def save_curves(self, path: str | Path | None = None) -> Path:
         """Save the curves as a PNG (default: ``curves.png`` in the run folder); returns the path."""

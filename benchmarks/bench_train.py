@@ -1,0 +1,149 @@
+"""Training benchmark: steps/s with the training monitor attached against the same Trainer with no callbacks.
+
+Run it from the repository root:
+
+    .venv/bin/python benchmarks/bench_train.py [--steps 60] [--repeats 3] [--results benchmarks/RESULTS.md]
+
+A GPT-2 with random weights (4 layers, 256 wide, the tests' byte-level tokenizer) is registered in a
+scratch store and fine-tuned on notebooks/data/sample_stories.txt (blocks of 128 tokens, batch 8,
+evaluation, sample and checkpoint every `steps // 3` steps). In the same run, alternating:
+
+- monitor: ``TrainingMonitor(config).train()``, the panel's Train button: ``creator_kit.train.train`` with
+  the engine's callback streaming every event into the panel, whose render thread redraws the curves;
+- raw: a transformers ``Trainer`` built from the same prepared run (model, data blocks, arguments) with
+  no callbacks besides transformers' own flow callback.
+
+Both are timed around ``Trainer.train()`` alone (the engine's ``TrainingResult.elapsed_s`` is that time),
+so loading and registering the model do not count. Target: monitor / raw >= 0.95.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from datetime import date
+from pathlib import Path
+
+from results_file import write_section
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+ROOT = Path(__file__).resolve().parents[1]
+SECTION = "## Training"
+DATA = ROOT / "notebooks" / "data" / "sample_stories.txt"
+sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--steps", type=int, default=60)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--results", type=Path, help="write the section into this RESULTS.md")
+    args = parser.parse_args()
+
+    import datasets
+    import torch
+    import transformers
+    from tiny_models import build_gpt2
+    from transformers.utils import logging as transformers_logging
+
+    from creator_kit.config import configure
+    from creator_kit.fit import count_parameters
+    from creator_kit.store import ModelStore
+    from creator_kit.train import TrainingConfig, prepare
+    from widgets.training_monitor import PLOT_TIME_SHARE, REDRAW_INTERVAL_S, TrainingMonitor
+
+    transformers_logging.disable_progress_bar()  # both runs save checkpoints: no tqdm bars for either
+    transformers_logging.set_verbosity_error()
+    datasets.disable_progress_bars()
+    scratch = Path(tempfile.mkdtemp(prefix="bench-train-"))
+    configure(models_dir=scratch / "models", outputs_dir=scratch / "outputs")
+    store = ModelStore(offline=True)
+    store.register_local("bench-base", build_gpt2(scratch / "base", n_layer=4, n_embd=256), task="text-generation")
+    config = TrainingConfig(
+        model="local/bench-base",
+        data=str(DATA),
+        name="bench",
+        block_size=128,
+        batch_size=8,
+        lr=1e-3,
+        max_steps=args.steps,
+        eval_every=max(1, args.steps // 3),
+    )
+    load_start = os.getloadavg()[0]
+
+    def monitored() -> tuple[float, int]:
+        monitor = TrainingMonitor(config, store=store)
+        redraws = []
+        monitor.plot.observe(lambda change: redraws.append(1), "value")
+        monitor.train()
+        result = monitor.wait()
+        if result is None:
+            raise RuntimeError(f"the monitored run failed: {monitor.error}")
+        return result.steps / result.elapsed_s, len(redraws)
+
+    def raw() -> float:
+        trainer = prepare(config, store=store).trainer([])
+        start = time.perf_counter()
+        trainer.train()
+        return args.steps / (time.perf_counter() - start)
+
+    raw()  # warm-up: first-touch costs (allocator, kernels) land on neither side
+    rates: dict[str, list[float]] = {"monitor": [], "raw": []}
+    redraw_counts = []
+    for _ in range(args.repeats):
+        rate, redraws = monitored()
+        rates["monitor"].append(rate)
+        redraw_counts.append(redraws)
+        rates["raw"].append(raw())
+    medians = {name: statistics.median(values) for name, values in rates.items()}
+    ratio = medians["monitor"] / medians["raw"]
+    verdict = "meets" if ratio >= 0.95 else "misses"
+    slowest_raw, fastest_monitor = min(rates["raw"]), max(rates["monitor"])
+    noise = (
+        f"The two sides' runs overlap (fastest monitored {fastest_monitor:.2f}, slowest raw {slowest_raw:.2f} "
+        "steps/s): part of the gap is noise on the shared cores."
+        if fastest_monitor > slowest_raw
+        else f"No monitored run was faster than the slowest raw run ({fastest_monitor:.2f} <= {slowest_raw:.2f} "
+        "steps/s): the overhead is real, not noise."
+    )
+    parameters = count_parameters(Path(store.get(config.model).path)) / 1e6
+    report = f"""{SECTION}
+
+`benchmarks/bench_train.py`, {date.today().isoformat()}: GPT-2 with random weights (4 layers, 256 wide,
+{parameters:.1f}M parameters), full fine-tuning on `notebooks/data/sample_stories.txt`, blocks of 128 tokens,
+batch 8, {args.steps} steps with an evaluation and a checkpoint every {config.eval_every} steps. CPU float32,
+torch {torch.__version__} on {torch.get_num_threads()} thread(s), transformers {transformers.__version__},
+Python {platform.python_version()}, {os.cpu_count()} cores shared with other work (1-minute load average
+{load_start:.2f} at the start, {os.getloadavg()[0]:.2f} at the end). Median of {args.repeats} alternating runs
+after one warm-up run; both sides timed around `Trainer.train()` only. Target: monitor / raw >= 0.95.
+
+| measure | monitor attached | raw Trainer, no callbacks | ratio |
+|---|---|---|---|
+| training steps/s (median) | {medians["monitor"]:.2f} | {medians["raw"]:.2f} | {ratio:.3f} |
+| all runs, steps/s | {_listing(rates["monitor"])} | {_listing(rates["raw"])} | |
+
+The ratio {verdict} the target. {noise} The monitored side does more work by design: an event per step
+and per log, a greedy {config.sample_tokens}-token sample at each of the {args.steps // config.eval_every}
+evaluations, and the panel's render thread, which updated the widgets at most every
+{REDRAW_INTERVAL_S} s and redrew the plot {", ".join(map(str, redraw_counts))} times per run (the plot is
+throttled so that drawing takes at most {PLOT_TIME_SHARE:.0%} of the time: matplotlib holds the GIL while it
+draws).
+"""
+    print(report)
+    if args.results:
+        write_section(report, args.results)
+
+
+def _listing(values: list[float]) -> str:
+    return ", ".join(f"{value:.2f}" for value in values)
+
+
+if __name__ == "__main__":
+    main()

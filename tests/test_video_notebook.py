@@ -1,0 +1,20 @@
+"""Notebook 04 runs headless under papermill with the tiny models, as a user's batch job would."""
+
+from __future__ import annotations
+
+from conftest import TINY_SD, TINY_T2V
+from test_notebooks import execute, text_outputs
+
+
+def test_video_notebook_makes_a_storyboard_a_native_clip_and_the_panel(installed_models_dir, tmp_path):
+    notebook = execute(
+        "04_video_generation.ipynb", tmp_path, image_model=TINY_SD, video_model=TINY_T2V, duration=1.0, fps=4,
+        width=64, height=48, steps=2, native_size=32, models_dir=str(installed_models_dir),
+        outputs_dir=str(tmp_path / "outputs"),
+    )  # fmt: skip
+    text = text_outputs(notebook)
+    assert "rendered again: {'keyframes': [2], 'motion': [1]}" in text
+    assert "reproduced frame for frame: True" in text
+    assert len(sorted((tmp_path / "outputs").glob("*.mp4"))) == 4  # storyboard, edit, replay, native
+    html = [o for c in notebook.cells for o in c.get("outputs", []) if "text/html" in o.get("data", {})]
+    assert sum("data:video/mp4;base64" in o["data"]["text/html"] for o in html) == 2
