@@ -202,16 +202,30 @@ def cmd_generate_image(args: argparse.Namespace) -> int:
 
 
 def read_storyboard(path: str) -> dict[str, Any]:
-    """A storyboard file: a JSON list of scene prompts, or an object with "scenes" (and optionally "idea")."""
+    """A storyboard file: a JSON list of scenes, or an object with "scenes" (and optionally "idea").
+
+    A scene is a prompt, or ``{"prompt": ..., "seconds": ..., "caption": ...}``: seconds given for every scene or
+    none; a scene without a caption has none.
+    """
     try:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise InvalidInputError(f"Cannot read the storyboard {path}: {exc}") from exc
     if isinstance(data, list):
         data = {"scenes": data}
+    usage = f'{path}: expected a list of scenes, or {{"scenes": [...], "idea": "..."}}; a scene is a prompt or '
+    usage += '{"prompt": ..., "seconds": ..., "caption": ...}.'
     if not isinstance(data, dict) or not isinstance(data.get("scenes"), list) or set(data) - {"scenes", "idea"}:
-        raise InvalidInputError(f'{path}: expected a list of scene prompts, or {{"scenes": [...], "idea": "..."}}.')
-    return data
+        raise InvalidInputError(usage)
+    scenes = [scene if isinstance(scene, dict) else {"prompt": scene} for scene in data["scenes"]]
+    if any(set(scene) - {"prompt", "seconds", "caption"} or "prompt" not in scene for scene in scenes):
+        raise InvalidInputError(usage)
+    story = {"idea": data.get("idea", ""), "scenes": [scene["prompt"] for scene in scenes]}
+    if any("seconds" in scene for scene in scenes):
+        story["scene_seconds"] = [scene.get("seconds") for scene in scenes]
+    if any("caption" in scene for scene in scenes):
+        story["caption_texts"] = [scene.get("caption", "") for scene in scenes]
+    return story
 
 
 def cmd_generate_video(args: argparse.Namespace) -> int:
@@ -236,6 +250,8 @@ def cmd_generate_video(args: argparse.Namespace) -> int:
             model=args.model,
             text_model=args.text_model,
             scenes=story.get("scenes"),
+            scene_seconds=story.get("scene_seconds"),
+            caption_texts=story.get("caption_texts"),
             captions=args.captions,
             gif=args.gif,
             out=args.out,

@@ -83,12 +83,19 @@ class VideoParams:
     density: int | None = None  # in-between pictures per transition
     transition: float = 0.5  # seconds of crossfade at each cut
     seed: int | None = None
-    captions: bool = False  # each scene's prompt written over its frames
+    scene_seconds: tuple[float, ...] = ()  # per-scene durations; given, their sum is the duration
+    captions: bool = False  # a caption over each scene: its `caption_texts` entry, else its prompt
+    caption_texts: tuple[str, ...] = ()  # per-scene caption text ("" for none); given, captions are on
     audio: str | None = None
     gif: bool = False
 
     def to_dict(self) -> dict[str, Any]:
-        return dict(asdict(self), scenes=list(self.scenes))
+        return dict(
+            asdict(self),
+            scenes=list(self.scenes),
+            scene_seconds=list(self.scene_seconds),
+            caption_texts=list(self.caption_texts),
+        )
 
 
 @dataclass
@@ -163,6 +170,17 @@ def check_params(params: VideoParams) -> VideoParams:
     _check_int("n_scenes", params.n_scenes, 1, MAX_SCENES, optional=True)
     if params.n_scenes is not None and params.scenes and params.n_scenes != len(params.scenes):
         raise InvalidInputError(f"n_scenes is {params.n_scenes} but {len(params.scenes)} scenes were given.")
+    scene_count = len(params.scenes) or params.n_scenes or 3
+    for name in ("scene_seconds", "caption_texts"):
+        values = getattr(params, name)
+        if values and len(values) != scene_count:
+            raise InvalidInputError(f"{name} has {len(values)} entries for {scene_count} scenes: give one per scene.")
+    if not all(isinstance(text, str) for text in params.caption_texts):
+        raise InvalidInputError('caption_texts must be text, one entry per scene ("" for no caption).')
+    if params.scene_seconds:
+        if not all(isinstance(t, int | float) and not isinstance(t, bool) and t > 0 for t in params.scene_seconds):
+            raise InvalidInputError(f"scene_seconds must be positive numbers, not {list(params.scene_seconds)}.")
+        params = replace(params, duration=float(sum(params.scene_seconds)))
     if isinstance(params.duration, bool) or not isinstance(params.duration, int | float):
         raise InvalidInputError(f"duration must be a number of seconds, not {params.duration!r}.")
     if not 0 < params.duration <= MAX_DURATION:
@@ -478,7 +496,8 @@ def generate(
     if unknown:
         known = ", ".join(name for name in VideoParams.__dataclass_fields__ if name != "idea")
         raise InvalidInputError(f"Unknown video parameter(s) {', '.join(unknown)}. Known: {known}.")
-    params["scenes"] = tuple(params.get("scenes") or ())
+    for name in ("scenes", "scene_seconds", "caption_texts"):
+        params[name] = tuple(params.get(name) or ())
     checked = check_params(VideoParams(idea=prompt or "", **params))
     path = _output_path(out)
     task = model.task if isinstance(model, runtime.LoadedModel) else ModelStore().get(model).task
@@ -536,7 +555,8 @@ def _make(
         scenes = list(checked.scenes) or [checked.idea.strip()] * scene_count
     checked = replace(checked, scenes=tuple(scenes))
     seeds = [checked.seed + i for i in range(len(scenes))]
-    line = compose.timeline([checked.duration / len(scenes)] * len(scenes), checked.fps, checked.transition)
+    durations = list(checked.scene_seconds) or [checked.duration / len(scenes)] * len(scenes)
+    line = compose.timeline(durations, checked.fps, checked.transition)
     if native:
         loaded = (
             model if isinstance(model, runtime.LoadedModel) else load_model(model, device=device, on_event=on_event)
@@ -550,8 +570,8 @@ def _make(
         keyframes, inbetweens, rendered = _storyboard(loaded, checked, seeds, stages, cache, on_event)
         labels = [f"{i + 1} · seed {seed}" for i, seed in enumerate(seeds)]
         stream = compose.storyboard_frames(keyframes, inbetweens, line, (checked.width, checked.height))
-    if checked.captions:
-        stream = compose.with_captions(stream, scenes, line)
+    if checked.captions or checked.caption_texts:
+        stream = compose.with_captions(stream, list(checked.caption_texts) or scenes, line)
     stages.start("encode", f"{line.frames} frames, {checked.duration:g} s at {checked.fps} fps, H.264 -> {path.name}")
     frames = []
     partial = path.with_name(f".{path.stem}.partial.mp4")

@@ -96,6 +96,37 @@ def test_captions_are_drawn_at_the_bottom_of_the_frames(installed_store, tmp_pat
         assert np.abs(a[bottom].astype(int) - b[bottom].astype(int)).sum() > 500
 
 
+def test_scene_seconds_set_each_scene_length_and_the_total(installed_store, tmp_path):
+    result = storyboard(tmp_path, scene_seconds=[0.5, 1.0, 0.5], transition=0.0)
+    assert probe(result.path)["frames"] == 16 and result.duration_s == 2.0
+    assert result.manifest.parameters["scene_seconds"] == [0.5, 1.0, 0.5]
+    assert result.manifest.parameters["duration"] == 2.0
+    # with hard cuts, the Ken Burns camera restarts at each scene: frames 4 and 12 open scenes 2 and 3
+    steps = [np.abs(result.frames[i].astype(int) - result.frames[i - 1].astype(int)).mean() for i in range(1, 16)]
+    assert sorted(range(1, 16), key=lambda i: steps[i - 1])[-2:] in ([4, 12], [12, 4])
+
+
+def test_caption_texts_caption_only_the_scenes_that_have_one(installed_store, tmp_path):
+    plain = storyboard(tmp_path, "plain")
+    captioned = storyboard(tmp_path, "captioned", caption_texts=["", "Hello", ""])
+    bottom = slice(30, 48)
+    changed = [not np.array_equal(a[bottom], b[bottom]) for a, b in zip(plain.frames, captioned.frames, strict=True)]
+    assert changed == [frame in range(4, 8) for frame in range(12)]  # scene 2 of 3 covers frames 4-7
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"scene_seconds": [1.0, 1.0]}, "scene_seconds has 2 entries for 3 scenes"),
+        ({"scene_seconds": [1.0, 0.0, 1.0]}, "positive numbers"),
+        ({"caption_texts": ["a"]}, "caption_texts has 1 entries"),
+    ],
+)
+def test_per_scene_settings_must_match_the_scenes(installed_store, tmp_path, params, message):
+    with pytest.raises(InvalidInputError, match=message):
+        storyboard(tmp_path, **params)
+
+
 def write_wav(path: Path, seconds: float, rate: int = 8000) -> Path:
     tone = (np.sin(np.arange(int(seconds * rate)) * 2 * np.pi * 440 / rate) * 12000).astype("<i2")
     with wave.open(str(path), "wb") as out:

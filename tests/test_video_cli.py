@@ -24,12 +24,17 @@ def video(models_dir, out, *extra: str):
 
 def test_storyboard_file_makes_an_mp4_that_reproduce_confirms(installed_models_dir, tmp_path):
     board = tmp_path / "board.json"
-    board.write_text(json.dumps({"idea": "a day at sea", "scenes": ["a boat at dawn", "a storm at noon"]}))
+    scenes = [
+        {"prompt": "a boat at dawn", "seconds": 0.5, "caption": "Dawn"},
+        {"prompt": "a storm at noon", "seconds": 0.5},
+    ]
+    board.write_text(json.dumps({"idea": "a day at sea", "scenes": scenes}))
     result = video(installed_models_dir, tmp_path / "sea.mp4", "--model", TINY_SD, "--storyboard", str(board), "--json")
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     assert report["path"] == str(tmp_path / "sea.mp4") and report["frames"] == 6
-    assert report["manifest"]["parameters"]["scenes"] == ["a boat at dawn", "a storm at noon"]
+    parameters = report["manifest"]["parameters"]
+    assert parameters["scenes"] == ["a boat at dawn", "a storm at noon"] and parameters["scene_seconds"] == [0.5, 0.5]
     assert probe(tmp_path / "sea.mp4")["frames"] == 6 and (tmp_path / "sea.json").is_file()
 
     reproduced = run_cli("--models-dir", str(installed_models_dir), "reproduce", str(tmp_path / "sea.mp4"))
