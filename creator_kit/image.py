@@ -82,15 +82,27 @@ class ImageResult:
     def save(self, folder: str | Path | None = None, name: str | None = None) -> list[Path]:
         """Write every image as PNG with the manifest embedded; returns the paths."""
         self.paths = [
-            manifests.save_png(image, self._manifest_of(i), folder=folder, name=f"{name}-{i}" if name and i else name)
+            manifests.save_png(image, self.image_manifest(i), folder=folder, name=f"{name}-{i}" if name and i else name)
             for i, image in enumerate(self.images)
         ]
         return self.paths
 
-    def _manifest_of(self, index: int) -> manifests.Manifest:
-        """The manifest that reproduces image `index` alone (batch 1, its own seed)."""
-        parameters = dict(self.manifest.parameters, batch=1, seed=self.manifest.seed + index)
-        return manifests.Manifest("image", self.manifest.model, self.manifest.revision, parameters, parameters["seed"])
+    def image_manifest(self, index: int) -> manifests.Manifest:
+        """The manifest of image `index`: its own seed, and its place in the batch for an exact replay.
+
+        (Rendering seed + index alone gives the same picture up to float rounding: a batch computes in other
+        blocks than a single image, so pixels can differ by one level.)
+        """
+        if len(self.images) == 1:
+            return self.manifest
+        parameters = dict(self.manifest.parameters, batch_index=index)
+        return manifests.Manifest(
+            "image", self.manifest.model, self.manifest.revision, parameters, self.manifest.seed + index
+        )
+
+    def pick(self, index: int) -> ImageResult:
+        """Image `index` of this batch as a result of its own."""
+        return ImageResult([self.images[index]], self.image_manifest(index), self.elapsed_s)
 
 
 def load_pipeline(path: Path, *, device: str, dtype: torch.dtype, use_safetensors: bool) -> tuple[Any, Any]:
@@ -219,7 +231,9 @@ def replay(source: manifests.Manifest | str | Path, **overrides: Any) -> ImageRe
         raise InvalidInputError(f"This is a {record.kind} manifest; image.replay runs image manifests only.")
     settings = {name: record.parameters[name] for name in ImageParams.__dataclass_fields__}
     settings.update(model=record.model, device=record.parameters.get("device"), **overrides)
-    return generate(settings.pop("prompt"), **settings)
+    result = generate(settings.pop("prompt"), **settings)
+    index = record.parameters.get("batch_index")
+    return result if index is None or "batch" in overrides else result.pick(index)
 
 
 @dataclass

@@ -58,9 +58,12 @@ def test_same_seed_same_pixels_other_seed_other_pixels(installed_store):
     assert first.image.tobytes() != other.image.tobytes()
 
 
-def test_batch_image_i_is_reproduced_alone_by_seed_plus_i(installed_store):
+def test_batch_image_i_is_seed_plus_i(installed_store):
     batch = render(batch=2)
-    assert batch.images[1].tobytes() == render(seed=12).image.tobytes()
+    alone = render(seed=12)
+    difference = np.abs(np.asarray(batch.images[1], dtype=int) - np.asarray(alone.image, dtype=int))
+    assert difference.max() <= 2, "the same picture, up to float rounding between batched and single runs"
+    assert batch.image_manifest(1).seed == 12 and batch.image_manifest(1).parameters["batch_index"] == 1
 
 
 def test_scheduler_by_name_is_used_and_recorded(installed_store):
@@ -103,7 +106,7 @@ def test_png_embeds_the_manifest_and_an_a1111_parameters_chunk(installed_store, 
     ]
 
 
-def test_replaying_a_png_reproduces_its_pixels(installed_store, tmp_path):
+def test_replaying_a_png_reproduces_its_pixels_even_from_a_batch(installed_store, tmp_path):
     paths = render(batch=2).save(folder=tmp_path)
     assert manifests.read(paths[1]).seed == 12
     for path in paths:

@@ -88,59 +88,81 @@ class SDShape:
     groups: int = 8  # group-norm groups
 
 
-def build_stable_diffusion(folder: Path, shape: SDShape = SDShape(), *, seed: int = 0) -> Path:
-    """A Stable Diffusion pipeline with random weights: cross-attention UNet, VAE, CLIP text encoder, DDIM."""
+def _diffusion_parts(folder: Path, shape: SDShape, *, seed: int) -> dict:
+    """What every Stable-Diffusion-style pipeline shares: CLIP tokenizer and text encoder, VAE, DDIM scheduler."""
     import torch
-    from diffusers import AutoencoderKL, DDIMScheduler, StableDiffusionPipeline, UNet2DConditionModel
+    from diffusers import AutoencoderKL, DDIMScheduler
     from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
 
     torch.manual_seed(seed)
     build_clip_tokenizer(folder / "tokenizer", max_length=shape.max_length)
     tokenizer = CLIPTokenizer.from_pretrained(folder / "tokenizer")
+    text_config = CLIPTextConfig(
+        bos_token_id=0,
+        eos_token_id=1,
+        pad_token_id=1,
+        hidden_size=shape.text_width,
+        intermediate_size=2 * shape.text_width,
+        num_attention_heads=4,
+        num_hidden_layers=shape.text_layers,
+        vocab_size=len(tokenizer),
+        max_position_embeddings=shape.max_length,
+    )
+    return {
+        "tokenizer": tokenizer,
+        "text_encoder": CLIPTextModel(text_config),
+        "vae": AutoencoderKL(
+            block_out_channels=shape.vae_channels,
+            latent_channels=4,
+            norm_num_groups=shape.groups,
+            down_block_types=("DownEncoderBlock2D",) * len(shape.vae_channels),
+            up_block_types=("UpDecoderBlock2D",) * len(shape.vae_channels),
+        ),
+        "scheduler": DDIMScheduler(
+            beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", clip_sample=False, steps_offset=1
+        ),
+    }
+
+
+def _unet_config(shape: SDShape, dims: str) -> dict:
+    """A UNet with cross-attention in all but its deepest block; `dims` is "2D" (images) or "3D" (video)."""
     blocks = len(shape.unet_channels)
-    unet = UNet2DConditionModel(
-        block_out_channels=shape.unet_channels,
-        layers_per_block=1,
-        sample_size=shape.sample_size,
-        down_block_types=("CrossAttnDownBlock2D",) * (blocks - 1) + ("DownBlock2D",),
-        up_block_types=("UpBlock2D",) + ("CrossAttnUpBlock2D",) * (blocks - 1),
-        cross_attention_dim=shape.text_width,
-        attention_head_dim=8,
-        norm_num_groups=shape.groups,
-    )
-    vae = AutoencoderKL(
-        block_out_channels=shape.vae_channels,
-        latent_channels=4,
-        norm_num_groups=shape.groups,
-        down_block_types=("DownEncoderBlock2D",) * len(shape.vae_channels),
-        up_block_types=("UpDecoderBlock2D",) * len(shape.vae_channels),
-    )
-    text_encoder = CLIPTextModel(
-        CLIPTextConfig(
-            bos_token_id=0,
-            eos_token_id=1,
-            pad_token_id=1,
-            hidden_size=shape.text_width,
-            intermediate_size=2 * shape.text_width,
-            num_attention_heads=4,
-            num_hidden_layers=shape.text_layers,
-            vocab_size=len(tokenizer),
-            max_position_embeddings=shape.max_length,
-        )
-    )
-    scheduler = DDIMScheduler(
-        beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", clip_sample=False, steps_offset=1
-    )
+    return {
+        "block_out_channels": shape.unet_channels,
+        "layers_per_block": 1,
+        "sample_size": shape.sample_size,
+        "down_block_types": (f"CrossAttnDownBlock{dims}",) * (blocks - 1) + (f"DownBlock{dims}",),
+        "up_block_types": (f"UpBlock{dims}",) + (f"CrossAttnUpBlock{dims}",) * (blocks - 1),
+        "cross_attention_dim": shape.text_width,
+        "attention_head_dim": 8,
+        "norm_num_groups": shape.groups,
+    }
+
+
+def build_stable_diffusion(folder: Path, shape: SDShape = SDShape(), *, seed: int = 0) -> Path:
+    """A Stable Diffusion pipeline with random weights: cross-attention UNet, VAE, CLIP text encoder, DDIM."""
+    from diffusers import StableDiffusionPipeline, UNet2DConditionModel
+
+    parts = _diffusion_parts(folder, shape, seed=seed)
     StableDiffusionPipeline(
-        unet=unet,
-        vae=vae,
-        text_encoder=text_encoder,
-        tokenizer=tokenizer,
-        scheduler=scheduler,
+        unet=UNet2DConditionModel(**_unet_config(shape, "2D")),
         safety_checker=None,
         feature_extractor=None,
         requires_safety_checker=False,
+        **parts,
     ).save_pretrained(folder)
+    return folder
+
+
+def build_text_to_video(folder: Path, shape: SDShape = SDShape(), *, seed: int = 0) -> Path:
+    """A ModelScope-style TextToVideoSDPipeline with random weights: a UNet3D, VAE, CLIP text encoder, DDIM.
+
+    Frames are 32x32 by default (latent sample size 16, VAE scale factor 2), like the tiny Stable Diffusion one.
+    """
+    from diffusers import TextToVideoSDPipeline, UNet3DConditionModel
+
+    parts = _diffusion_parts(folder, shape, seed=seed)
+    TextToVideoSDPipeline(unet=UNet3DConditionModel(**_unet_config(shape, "3D")), **parts).save_pretrained(folder)
     return folder
 
 
@@ -153,55 +175,3 @@ def write_random_safetensors(path: Path, size_bytes: int, seed: int = 0) -> Path
     values = np.random.default_rng(seed).standard_normal(size_bytes // 4, dtype=np.float32)
     save_file({"weight": values}, str(path))
     return path
-
-
-def build_text_to_video(folder: Path, *, seed: int = 0) -> Path:
-    """A ModelScope-style TextToVideoSDPipeline with random weights: a 2-block UNet3D, VAE, CLIP text encoder, DDIM.
-
-    Frames are 32x32 (latent sample size 16, VAE scale factor 2), like the tiny Stable Diffusion pipeline.
-    """
-    import torch
-    from diffusers import AutoencoderKL, DDIMScheduler, TextToVideoSDPipeline, UNet3DConditionModel
-    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
-
-    shape = SDShape()
-    torch.manual_seed(seed)
-    build_clip_tokenizer(folder / "tokenizer", max_length=shape.max_length)
-    tokenizer = CLIPTokenizer.from_pretrained(folder / "tokenizer")
-    unet = UNet3DConditionModel(
-        block_out_channels=shape.unet_channels,
-        layers_per_block=1,
-        sample_size=shape.sample_size,
-        down_block_types=("CrossAttnDownBlock3D", "DownBlock3D"),
-        up_block_types=("UpBlock3D", "CrossAttnUpBlock3D"),
-        cross_attention_dim=shape.text_width,
-        attention_head_dim=8,
-        norm_num_groups=shape.groups,
-    )
-    vae = AutoencoderKL(
-        block_out_channels=shape.vae_channels,
-        latent_channels=4,
-        norm_num_groups=shape.groups,
-        down_block_types=("DownEncoderBlock2D",) * len(shape.vae_channels),
-        up_block_types=("UpDecoderBlock2D",) * len(shape.vae_channels),
-    )
-    text_encoder = CLIPTextModel(
-        CLIPTextConfig(
-            bos_token_id=0,
-            eos_token_id=1,
-            pad_token_id=1,
-            hidden_size=shape.text_width,
-            intermediate_size=2 * shape.text_width,
-            num_attention_heads=4,
-            num_hidden_layers=shape.text_layers,
-            vocab_size=len(tokenizer),
-            max_position_embeddings=shape.max_length,
-        )
-    )
-    scheduler = DDIMScheduler(
-        beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", clip_sample=False, steps_offset=1
-    )
-    TextToVideoSDPipeline(
-        unet=unet, vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, scheduler=scheduler
-    ).save_pretrained(folder)
-    return folder
