@@ -63,3 +63,13 @@ def test_image_notebook_renders_sweeps_and_reproduces(installed_models_dir, tmp_
     assert len(pngs) == 2  # the image and the contact sheet
     images = [o for c in notebook.cells for o in c.get("outputs", []) if "image/png" in o.get("data", {})]
     assert len(images) == 3  # the image, the strip of sampling previews, the contact sheet
+
+
+def test_text_notebook_generates_streams_replays_and_compares(installed_store, tmp_path, monkeypatch):
+    monkeypatch.setenv("CREATOR_KIT_MODELS_DIR", str(installed_store.models_dir))
+    monkeypatch.setenv("CREATOR_KIT_OUTPUTS_DIR", str(tmp_path / "outputs"))
+    notebook = execute("02_text_generation.ipynb", tmp_path, max_new_tokens=8, seed=3)
+    text = text_outputs(notebook)
+    assert f"Using: {TINY_GPT2}" in text and "tokens/s" in text
+    assert f"{TINY_GPT2} (int8)" in text  # one installed text model: compared with its int8 version
+    assert len(list((tmp_path / "outputs").glob("*.txt"))) == 1
