@@ -61,6 +61,7 @@ class TextMode:
     """Controls, output and engine call for text generation."""
 
     name = "text"
+    tasks = (text.TASK,)
 
     def __init__(self, store: ModelStore) -> None:
         self.store = store
@@ -175,6 +176,7 @@ class ImageMode:
     """Controls, live preview, gallery and engine call for text-to-image."""
 
     name = "image"
+    tasks = (image.TASK,)
     thumbnail = 96
 
     def __init__(self, store: ModelStore) -> None:
@@ -278,8 +280,7 @@ class ImageMode:
         self.seed.value = str(result.manifest.seed)
 
     def _gallery_item(self, result: image.ImageResult) -> w.VBox:
-        thumbnail = result.image.copy()
-        thumbnail.thumbnail((self.thumbnail, self.thumbnail))
+        thumbnail = _thumb(result.image, self.thumbnail)
         use = w.Button(description="use all", tooltip="restore every parameter of this image", layout={"width": "96px"})
         use.on_click(lambda _: self.use_all(result))
         return w.VBox([w.Image(value=_encode(thumbnail, "PNG"), format="png"), use])
@@ -317,6 +318,7 @@ class VideoMode:
     """Controls, stage-by-stage progress, keyframe thumbnails and the finished video for `video.generate`."""
 
     name = "video"
+    tasks = (video.TASK, image.TASK)  # native text-to-video, or a storyboard from an image model
     thumbnail = 96
 
     def __init__(self, store: ModelStore) -> None:

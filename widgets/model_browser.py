@@ -32,8 +32,6 @@ from creator_kit import (
 )
 from widgets.generation_previewer import GenerationPreviewer
 
-#: The task each previewer mode generates for.
-PREVIEWER_TASKS = {"text": "text-generation", "image": "text-to-image", "video": "text-to-video"}
 STATUS_COLOURS = {
     "available": "#555",
     "downloading": "#1565c0",
@@ -330,7 +328,7 @@ class ModelBrowser(w.VBox):
         if self.previewer is None:
             return
         mode = self.previewer.mode
-        if task != PREVIEWER_TASKS.get(mode.name):
+        if task not in mode.tasks:
             self._notify(f"The previewer is in {mode.name} mode; {repo_id} is a {task} model.", error=True)
             return
         mode.refresh_models()
