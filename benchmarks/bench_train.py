@@ -50,7 +50,7 @@ def main() -> None:
     import datasets
     import torch
     import transformers
-    from tiny_models import build_gpt2
+    from tiny_models import CORPUS, build_gpt2
     from transformers.utils import logging as transformers_logging
 
     from creator_kit.config import configure
@@ -65,7 +65,8 @@ def main() -> None:
     scratch = Path(tempfile.mkdtemp(prefix="bench-train-"))
     configure(models_dir=scratch / "models", outputs_dir=scratch / "outputs")
     store = ModelStore(offline=True)
-    store.register_local("bench-base", build_gpt2(scratch / "base", n_layer=4, n_embd=256), task="text-generation")
+    base = build_gpt2(scratch / "base", CORPUS, n_layer=4, n_embd=256)
+    store.register_local("bench-base", base, task="text-generation")
     config = TrainingConfig(
         model="local/bench-base",
         data=str(DATA),

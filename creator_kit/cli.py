@@ -19,7 +19,7 @@ from creator_kit.catalog import TASKS
 from creator_kit.config import configure
 from creator_kit.errors import CreatorKitError, IntegrityError, InvalidInputError
 from creator_kit.events import TqdmReporter
-from creator_kit.store import ModelStore
+from creator_kit.store import InstalledModel, ModelStore
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -62,9 +62,33 @@ def cmd_list(args: argparse.Namespace) -> int:
     if not models:
         print("No models installed. See `creator-kit models catalog`, then `creator-kit models download REPO_ID`.")
         return 0
+    _models_table(models)
+    return 0
+
+
+def _models_table(models: list[InstalledModel]) -> None:
     _table(
         [[m.repo_id, m.task or "?", m.status, _size(m.size_on_disk), m.commit[:12]] for m in models],
         ["MODEL", "TASK", "STATUS", "ON DISK", "COMMIT"],
+    )
+
+
+def cmd_starter(args: argparse.Namespace) -> int:
+    from creator_kit.starter import build_starters
+
+    reporter = TqdmReporter(file=sys.stderr)
+    try:
+        models = build_starters(force=args.force, on_event=reporter)
+    finally:
+        reporter.close()
+    if args.json:
+        _print_json([m.to_dict() for m in models])
+    else:
+        _models_table(models)
+    print(
+        "These are starter models for trying the workflow offline: download a real model for real results "
+        "(see `creator-kit models catalog`).",
+        file=sys.stderr if args.json else sys.stdout,
     )
     return 0
 
@@ -371,6 +395,11 @@ def build_parser() -> argparse.ArgumentParser:
     remove.add_argument("repo_id")
     remove.set_defaults(handler=cmd_remove)
 
+    starter = models.add_parser("starter", help="build tiny starter models to try every workflow offline")
+    starter.add_argument("--force", action="store_true", help="build them again even if installed")
+    starter.add_argument("--json", action="store_true")
+    starter.set_defaults(handler=cmd_starter)
+
     generate = commands.add_parser("generate", help="generate with an installed model").add_subparsers(
         dest="kind", required=True
     )
@@ -464,6 +493,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.environ.setdefault(name, value)
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.offline:
+        os.environ["HF_HUB_OFFLINE"] = "1"  # before huggingface_hub is imported: the libraries stay offline too
     configure(models_dir=args.models_dir, offline=True if args.offline else None)
     try:
         return args.handler(args)

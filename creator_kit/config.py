@@ -95,8 +95,6 @@ def configure(
         changes["outputs_dir"] = Path(outputs_dir).expanduser().absolute()
     if offline is not None:
         changes["offline"] = offline
-        if offline:
-            os.environ["HF_HUB_OFFLINE"] = "1"
     _settings = replace(get_settings(), **changes)
     return _settings
 

@@ -37,12 +37,12 @@ def main() -> int:
         executed = run_notebook({"repo_id": model}, outputs)
     else:
         from olah_hub import OlahHub, publish
-        from tiny_models import build_gpt2
+        from tiny_models import CORPUS, build_gpt2
 
         print("No MODEL given: using a tiny random-weight GPT-2 on a local Hub mirror (no network needed).")
         with tempfile.TemporaryDirectory(prefix="creator-kit-demo-") as scratch:
             scratch = Path(scratch)
-            publish(scratch / "mirrors", DEMO_REPO, build_gpt2(scratch / "model"))
+            publish(scratch / "mirrors", DEMO_REPO, build_gpt2(scratch / "model", CORPUS))
             hub = OlahHub(scratch / "mirrors", scratch / "olah").start()
             try:
                 executed = run_notebook({"repo_id": DEMO_REPO, "hf_endpoint": hub.endpoint}, outputs)

@@ -23,6 +23,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from olah_hub import OlahHub, publish  # noqa: E402
 from tiny_models import (  # noqa: E402
+    CORPUS,
     build_gpt2,
     build_pickle_only,
     build_stable_diffusion,
@@ -58,7 +59,7 @@ def tiny_sources(tmp_path_factory) -> dict[str, Path]:
     write_random_safetensors(big / "model.safetensors", BIG_FILE_BYTES)
     (big / "config.json").write_text('{"model_type": "random-weights"}')
     return {
-        TINY_GPT2: build_gpt2(root / "gpt2"),
+        TINY_GPT2: build_gpt2(root / "gpt2", CORPUS),
         TINY_SD: build_stable_diffusion(root / "sd"),
         TINY_T2V: build_text_to_video(root / "t2v"),
         PICKLE_ONLY: build_pickle_only(root / "pickle"),
@@ -137,8 +138,6 @@ def installed_store(installed_models_dir, tmp_path):
 @pytest.fixture
 def training_text(tmp_path) -> Path:
     """A small, very regular corpus (one document per line) that the tiny GPT-2 learns within a few steps."""
-    from tiny_models import CORPUS
-
     path = tmp_path / "corpus.txt"
     path.write_text("\n".join(CORPUS) + "\n", encoding="utf-8")
     return path

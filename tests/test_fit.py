@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from tiny_models import build_gpt2
+from tiny_models import CORPUS, build_gpt2
 
 from creator_kit.fit import Fit, count_parameters, estimate_load_bytes
 
@@ -44,7 +44,7 @@ def test_parameters_are_counted_from_safetensors_headers(distilgpt2_sized):
 
 @pytest.mark.parametrize("model", ["tiny", "distilgpt2-sized"])
 def test_estimate_is_within_25_percent_of_a_real_load(model, distilgpt2_sized, tmp_path):
-    folder = build_gpt2(tmp_path / "tiny") if model == "tiny" else distilgpt2_sized
+    folder = build_gpt2(tmp_path / "tiny", CORPUS) if model == "tiny" else distilgpt2_sized
     estimate = estimate_load_bytes(count_parameters(folder), "float32")
     measured = measured_load_bytes(folder)
     assert abs(estimate - measured) / measured < 0.25, (estimate, measured)
