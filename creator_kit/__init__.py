@@ -25,7 +25,7 @@ from creator_kit.errors import (
 )
 from creator_kit.events import Done, Event, EventCallback, Log, Metric, Preview, Progress, TqdmReporter
 from creator_kit.fit import ModelInfo
-from creator_kit.store import InstalledModel, ModelStore, VerifyReport
+from creator_kit.store import InstalledModel, ModelStore, VerifyReport, human_size
 
 __version__ = "0.1.0"
 
@@ -99,6 +99,7 @@ __all__ = [
     "configure",
     "generate",
     "get_settings",
+    "human_size",
     "image",
     "manifest",
     "runtime",

@@ -19,21 +19,13 @@ from creator_kit.catalog import TASKS
 from creator_kit.config import configure
 from creator_kit.errors import CreatorKitError, IntegrityError, InvalidInputError
 from creator_kit.events import TqdmReporter
-from creator_kit.store import InstalledModel, ModelStore
+from creator_kit.store import InstalledModel, ModelStore, human_size
 
 Handler = Callable[[argparse.Namespace], int]
 
 
 def _print_json(data: Any) -> None:
     print(json.dumps(data, indent=2, sort_keys=True))
-
-
-def _size(n: float) -> str:
-    for unit in ("B", "KB", "MB", "GB"):
-        if abs(n) < 1000:
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1000
-    return f"{n:.1f} TB"
 
 
 def _table(rows: list[list[str]], headers: list[str]) -> None:
@@ -48,7 +40,7 @@ def cmd_catalog(args: argparse.Namespace) -> int:
         _print_json([e.to_dict() for e in entries])
         return 0
     _table(
-        [[e.task, e.repo_id, _size(e.size_bytes), f"{e.parameters / 1e6:.0f}M", e.license] for e in entries],
+        [[e.task, e.repo_id, human_size(e.size_bytes), f"{e.parameters / 1e6:.0f}M", e.license] for e in entries],
         ["TASK", "MODEL", "DOWNLOAD", "PARAMS", "LICENCE"],
     )
     return 0
@@ -68,7 +60,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 def _models_table(models: list[InstalledModel]) -> None:
     _table(
-        [[m.repo_id, m.task or "?", m.status, _size(m.size_on_disk), m.commit[:12]] for m in models],
+        [[m.repo_id, m.task or "?", m.status, human_size(m.size_on_disk), m.commit[:12]] for m in models],
         ["MODEL", "TASK", "STATUS", "ON DISK", "COMMIT"],
     )
 
@@ -99,7 +91,7 @@ def cmd_download(args: argparse.Namespace) -> int:
         model = ModelStore().download(args.repo_id, args.revision, allow_pickle=args.allow_pickle, on_event=reporter)
     finally:
         reporter.close()
-    print(f"{model.repo_id} @ {model.commit[:12]}: {model.status}, {_size(model.size_on_disk)} in {model.path}")
+    print(f"{model.repo_id} @ {model.commit[:12]}: {model.status}, {human_size(model.size_on_disk)} in {model.path}")
     return 0
 
 
@@ -113,12 +105,13 @@ def cmd_info(args: argparse.Namespace) -> int:
         print(f"  {info.description}")
     print(f"  parameters      {info.parameters / 1e6:.1f}M")
     print(
-        f"  download        {_size(info.download_bytes)} (disk: {info.disk.verdict}, {_size(info.disk.available)} free)"
+        f"  download        {human_size(info.download_bytes)} "
+        f"(disk: {info.disk.verdict}, {human_size(info.disk.available)} free)"
     )
-    print(f"  on disk         {_size(info.size_on_disk)}")
+    print(f"  on disk         {human_size(info.size_on_disk)}")
     print(
-        f"  memory to load  {_size(info.memory.needed)} as {info.dtype} on {info.device} "
-        f"({info.memory.verdict}, {_size(info.memory.available)} available)"
+        f"  memory to load  {human_size(info.memory.needed)} as {info.dtype} on {info.device} "
+        f"({info.memory.verdict}, {human_size(info.memory.available)} available)"
     )
     return 0
 
@@ -136,7 +129,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 def cmd_remove(args: argparse.Namespace) -> int:
     freed = ModelStore().remove(args.repo_id)
-    print(f"Removed {args.repo_id}, freed {_size(freed)}.")
+    print(f"Removed {args.repo_id}, freed {human_size(freed)}.")
     return 0
 
 

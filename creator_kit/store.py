@@ -65,6 +65,15 @@ FOREIGN_WEIGHT_SUFFIXES = (
 _VARIANT = re.compile(r"\.(fp16|bf16|ema|non_ema)\.(safetensors|bin)$")
 
 
+def human_size(n: float) -> str:
+    """Bytes as people read them: 512 B, 3.4 MB, 1.2 GB (powers of 1000, as the Hub shows sizes)."""
+    for unit in ("B", "KB", "MB", "GB"):
+        if abs(n) < 1000:
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n:.1f} TB"
+
+
 def validate_repo_id(repo_id: str) -> str:
     """`repo_id` if it is a well-formed Hub id (``name`` or ``namespace/name``), else InvalidRepoIdError."""
     if not isinstance(repo_id, str) or not _REPO_ID.fullmatch(repo_id) or ".." in repo_id or "--" in repo_id:

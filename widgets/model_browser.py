@@ -28,6 +28,7 @@ from creator_kit import (
     ModelStore,
     Progress,
     UnsafeWeightsError,
+    human_size,
     runtime,
 )
 from widgets.generation_previewer import GenerationPreviewer
@@ -42,14 +43,6 @@ STATUS_COLOURS = {
     "incomplete": "#b26a00",
     "unsafe weights": "#b00020",
 }
-
-
-def human_size(n: float) -> str:
-    for unit in ("B", "KB", "MB", "GB"):
-        if abs(n) < 1000:
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1000
-    return f"{n:.1f} TB"
 
 
 class ModelCard(w.VBox):
