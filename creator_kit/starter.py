@@ -73,7 +73,8 @@ def _build_text(scratch: Path, on_event: EventCallback | None) -> tuple[Path, di
     store = ModelStore(scratch / "store", offline=True, user_cache=scratch / "no-user-cache")
     untrained = build_gpt2(scratch / "untrained", lines, seed=SEED, **GPT2_SIZE)
     base = store.register_local("starter-text-untrained", untrained, task="text-generation", source=SOURCE)
-    config = TrainingConfig(model=base.repo_id, data=str(CORPUS), name="starter-text", seed=SEED, **TRAINING)
+    run_name = f"starter-text-build-{scratch.name[-8:]}"  # a throwaway run that no user run can share
+    config = TrainingConfig(model=base.repo_id, data=str(CORPUS), name=run_name, seed=SEED, **TRAINING)
     try:
         result = train(config, store=store, on_event=on_event)
     finally:
