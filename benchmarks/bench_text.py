@@ -5,7 +5,7 @@ not depend on the weights. Measured: tokens/s of `text.generate` and `text.strea
 ``model.generate`` with identical settings, time to first token, int8 against float32, and the
 resident memory a second load of the same model adds.
 
-    .venv/bin/python benchmarks/bench_text.py [--tokens 64] [--repeats 3] [--results benchmarks/RESULTS.md]
+    .venv/bin/python benchmarks/bench_text.py [--tokens 64] [--repeats 3] [--no-write]
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import psutil
 import torch
-from results_file import write_section
+from results_file import RESULTS, write_section
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers
 from transformers import AutoModelForCausalLM, GPT2Config, GPT2LMHeadModel, GPT2TokenizerFast
 from transformers.convert_slow_tokenizer import bytes_to_unicode
@@ -77,7 +77,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tokens", type=int, default=64, help="new tokens per generation")
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--results", type=Path, help="write the section into this RESULTS.md")
+    parser.add_argument("--results", type=Path, default=RESULTS, help="the RESULTS.md to update (default: ours)")
+    parser.add_argument("--no-write", action="store_true", help="print only; leave RESULTS.md alone")
     args = parser.parse_args()
 
     workdir = Path(tempfile.mkdtemp(prefix="bench-text-"))
@@ -196,7 +197,7 @@ after torch work on another thread (model loading, a raw `generate` in the noteb
 one engine thread, which avoids this between its own calls.
 """
     print(report)
-    if args.results:
+    if not args.no_write:
         write_section(report, args.results)
 
 

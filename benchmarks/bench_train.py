@@ -2,7 +2,7 @@
 
 Run it from the repository root:
 
-    .venv/bin/python benchmarks/bench_train.py [--steps 60] [--repeats 3] [--results benchmarks/RESULTS.md]
+    .venv/bin/python benchmarks/bench_train.py [--steps 60] [--repeats 3] [--no-write]
 
 A GPT-2 with random weights (4 layers, 256 wide, the tests' byte-level tokenizer) is registered in a
 scratch store and fine-tuned on notebooks/data/sample_stories.txt (blocks of 128 tokens, batch 8,
@@ -29,7 +29,7 @@ import time
 from datetime import date
 from pathlib import Path
 
-from results_file import write_section
+from results_file import RESULTS, write_section
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
@@ -44,7 +44,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--steps", type=int, default=60)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--results", type=Path, help="write the section into this RESULTS.md")
+    parser.add_argument("--results", type=Path, default=RESULTS, help="the RESULTS.md to update (default: ours)")
+    parser.add_argument("--no-write", action="store_true", help="print only; leave RESULTS.md alone")
     args = parser.parse_args()
 
     import datasets
@@ -138,7 +139,7 @@ throttled so that drawing takes at most {PLOT_TIME_SHARE:.0%} of the time: matpl
 draws).
 """
     print(report)
-    if args.results:
+    if not args.no_write:
         write_section(report, args.results)
 
 
