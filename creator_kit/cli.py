@@ -171,17 +171,9 @@ def cmd_generate_text(args: argparse.Namespace) -> int:
     return 0
 
 
-def _quiet_diffusers() -> None:
-    """diffusers' pipeline-loading bar has no environment switch."""
-    from diffusers.utils import logging as diffusers_logging
-
-    diffusers_logging.disable_progress_bar()
-
-
 def cmd_generate_image(args: argparse.Namespace) -> int:
     from creator_kit import image
 
-    _quiet_diffusers()
     out = Path(args.out)
     if out.suffix.lower() != ".png":
         raise InvalidInputError(f"--out must name a .png file, not {args.out!r}.")
@@ -248,7 +240,6 @@ def read_storyboard(path: str) -> dict[str, Any]:
 def cmd_generate_video(args: argparse.Namespace) -> int:
     from creator_kit import video
 
-    _quiet_diffusers()
     story = read_storyboard(args.storyboard) if args.storyboard else {"idea": args.prompt}
     options = {
         "n_scenes": args.scenes,
@@ -297,7 +288,6 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     if record.kind == "image":
         from PIL import Image
 
-        _quiet_diffusers()
         with Image.open(args.file) as original:
             matches = image.replay(record).image.tobytes() == original.convert("RGB").tobytes()
     elif record.kind == "text":
@@ -308,7 +298,6 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
 
         from creator_kit import video
 
-        _quiet_diffusers()
         with tempfile.TemporaryDirectory(prefix="creator-kit-reproduce-") as scratch:
             again = video.replay(record, out=Path(scratch) / "again.mp4")
         # Frames are compared before encoding (their sha256 is in the manifest): encoders need not give equal bytes.

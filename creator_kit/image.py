@@ -22,6 +22,7 @@ from creator_kit import manifest as manifests
 from creator_kit import runtime
 from creator_kit.errors import CancelledError, InvalidInputError, WrongTaskError
 from creator_kit.events import Done, EventCallback, Preview, Progress, emit
+from creator_kit.quiet import quiet
 from creator_kit.store import ModelStore
 
 if TYPE_CHECKING:
@@ -110,12 +111,13 @@ def load_pipeline(path: Path, *, device: str, dtype: torch.dtype, use_safetensor
 
     The scheduler is kept as the LoadedModel's `processor`, so a run that picks another one can go back to it.
     """
-    from diffusers import AutoPipelineForText2Image
-
     try:
-        pipeline = AutoPipelineForText2Image.from_pretrained(
-            path, dtype=dtype, use_safetensors=use_safetensors, local_files_only=True
-        )
+        with quiet("transformers", "diffusers"):
+            from diffusers import AutoPipelineForText2Image
+
+            pipeline = AutoPipelineForText2Image.from_pretrained(
+                path, dtype=dtype, use_safetensors=use_safetensors, local_files_only=True
+            )
     except (ValueError, OSError) as exc:
         raise WrongTaskError(f"The model in {path} is not a text-to-image pipeline: {exc}".split("\n")[0]) from exc
     pipeline.set_progress_bar_config(disable=True)

@@ -18,7 +18,7 @@ from __future__ import annotations
 import shutil
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -108,17 +108,22 @@ STARTERS = (
 
 
 def build_starters(
-    store: ModelStore | None = None, *, on_event: EventCallback | None = None, force: bool = False
+    store: ModelStore | None = None,
+    *,
+    tasks: Iterable[str] | None = None,
+    on_event: EventCallback | None = None,
+    force: bool = False,
 ) -> list[InstalledModel]:
-    """Build the starter models into `store` (default: the configured one) and return them.
+    """Build the starter models (those for `tasks`; default all) into `store` (default: the configured one).
 
     Starters already installed are kept unless `force`. Events (task ``"starter"``): a Log line per model,
     Progress over the models, Done with the list; the text starter's training also reports its ``"train"`` events.
     """
     store = store or ModelStore()
+    starters = [s for s in STARTERS if tasks is None or s.task in tasks]
     models = []
-    emit(on_event, Progress(TASK, 0, len(STARTERS), unit="model"))
-    for index, starter in enumerate(STARTERS, start=1):
+    emit(on_event, Progress(TASK, 0, len(starters), unit="model"))
+    for index, starter in enumerate(starters, start=1):
         if not force and store.is_installed(starter.repo_id):
             emit(on_event, Log(TASK, f"{starter.repo_id}: already installed, kept"))
             models.append(store.get(starter.repo_id))
@@ -127,7 +132,7 @@ def build_starters(
             started = time.perf_counter()
             models.append(_install(store, starter, on_event))
             emit(on_event, Log(TASK, f"{starter.repo_id}: built in {time.perf_counter() - started:.1f} s"))
-        emit(on_event, Progress(TASK, index, len(STARTERS), unit="model"))
+        emit(on_event, Progress(TASK, index, len(starters), unit="model"))
     emit(on_event, Done(TASK, models))
     return models
 
@@ -139,3 +144,29 @@ def _install(store: ModelStore, starter: Starter, on_event: EventCallback | None
         return store.register_local(
             starter.name, folder, task=starter.task, source=SOURCE, description=DESCRIPTION, metadata=metadata
         )
+
+
+def choose_models(
+    tasks: Iterable[str], store: ModelStore | None = None, *, on_event: EventCallback | None = None
+) -> dict[str, str]:
+    """For each task, the repo id of a downloaded model (catalog order first), else of its starter.
+
+    Starters that are needed and missing are built first, after one Log line saying so.
+    """
+    store = store or ModelStore()
+    order = {entry.repo_id: index for index, entry in enumerate(store.catalog())}
+    downloaded = sorted(
+        (m for m in store.installed() if m.status == "downloaded"), key=lambda m: order.get(m.repo_id, len(order))
+    )
+    chosen = {}
+    for task in tasks:
+        chosen[task] = next((m.repo_id for m in downloaded if m.task == task), None)
+    missing = [task for task, repo_id in chosen.items() if repo_id is None]
+    if missing:
+        notice = (
+            f"No {' or '.join(missing)} model downloaded: using starter models, tiny and only for trying the "
+            "workflow offline (`creator-kit models download <repo id>` for real results)."
+        )
+        emit(on_event, Log(TASK, notice))
+        chosen.update((model.task, model.repo_id) for model in build_starters(store, tasks=missing, on_event=on_event))
+    return chosen

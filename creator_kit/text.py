@@ -40,6 +40,7 @@ from creator_kit import manifest as manifests
 from creator_kit import runtime
 from creator_kit.errors import InvalidInputError, WrongTaskError
 from creator_kit.events import Done, EventCallback, Preview, Progress, emit
+from creator_kit.quiet import quiet
 
 TASK = "text-generation"
 MAX_NEW_TOKENS = 4096
@@ -185,10 +186,11 @@ class TextResult:
 def load_causal_lm(path: Path, *, device: str, dtype: torch.dtype, use_safetensors: bool) -> tuple[Any, Any]:
     """A causal LM and its tokenizer from a local model folder (the runtime's loader for text)."""
     try:
-        tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
-        model = AutoModelForCausalLM.from_pretrained(
-            path, dtype=dtype, local_files_only=True, use_safetensors=use_safetensors
-        )
+        with quiet("transformers"):
+            tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
+            model = AutoModelForCausalLM.from_pretrained(
+                path, dtype=dtype, local_files_only=True, use_safetensors=use_safetensors
+            )
     except ValueError as exc:
         raise WrongTaskError(
             f"The model in {path} is not a text-generation (causal language) model: {exc}".split("\n")[0]

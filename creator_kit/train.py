@@ -83,6 +83,7 @@ from creator_kit.errors import (
     WrongTaskError,
 )
 from creator_kit.events import Done, EventCallback, Log, Metric, Preview, Progress, TqdmReporter, emit
+from creator_kit.quiet import quiet
 from creator_kit.store import InstalledModel, ModelStore
 
 if TYPE_CHECKING:
@@ -462,27 +463,6 @@ def _next_token_accuracy(prediction: Any) -> dict[str, float]:
 
 
 @contextlib.contextmanager
-def _quiet() -> Iterator[None]:
-    """Progress arrives as events: silence the libraries' own progress bars and warnings meanwhile."""
-    import datasets
-    from transformers.utils import logging as transformers_logging
-
-    bars = transformers_logging.is_progress_bar_enabled(), datasets.is_progress_bar_enabled()
-    verbosity = transformers_logging.get_verbosity()
-    transformers_logging.disable_progress_bar()
-    datasets.disable_progress_bars()
-    transformers_logging.set_verbosity_error()
-    try:
-        yield
-    finally:
-        transformers_logging.set_verbosity(verbosity)
-        if bars[0]:
-            transformers_logging.enable_progress_bar()
-        if bars[1]:
-            datasets.enable_progress_bars()
-
-
-@contextlib.contextmanager
 def _sigint_cancels(cancel: threading.Event) -> Iterator[None]:
     """In the main thread, the first Ctrl-C sets `cancel` (clean stop with a checkpoint); the second aborts."""
     if threading.current_thread() is not threading.main_thread():
@@ -652,7 +632,7 @@ def train(
     `resume=True` continues from the run's last checkpoint (NotFoundError when there is none; the data
     must be the same). Raises CancelledError when stopped, TrainingDivergedError on a non-finite loss.
     """
-    with _quiet():
+    with quiet("transformers", "datasets"):
         return _train(config, dataset, resume, on_event, cancel or threading.Event(), store or ModelStore())
 
 

@@ -45,6 +45,7 @@ from creator_kit import manifest as manifests
 from creator_kit.config import get_settings
 from creator_kit.errors import CancelledError, InvalidInputError, WrongTaskError
 from creator_kit.events import Done, EventCallback, Log, Metric, Preview, Progress, emit
+from creator_kit.quiet import quiet
 from creator_kit.store import ModelStore
 
 if TYPE_CHECKING:
@@ -138,12 +139,13 @@ class VideoResult:
 
 def load_pipeline(path: Path, *, device: str, dtype: torch.dtype, use_safetensors: bool) -> tuple[Any, Any]:
     """A diffusers text-to-video pipeline from a local model folder (the runtime's loader)."""
-    from diffusers import DiffusionPipeline
-
     try:
-        pipeline = DiffusionPipeline.from_pretrained(
-            path, dtype=dtype, use_safetensors=use_safetensors, local_files_only=True
-        )
+        with quiet("transformers", "diffusers"):
+            from diffusers import DiffusionPipeline
+
+            pipeline = DiffusionPipeline.from_pretrained(
+                path, dtype=dtype, use_safetensors=use_safetensors, local_files_only=True
+            )
     except (ValueError, OSError) as exc:
         raise WrongTaskError(f"The model in {path} is not a diffusers video pipeline: {exc}".split("\n")[0]) from exc
     if "num_frames" not in inspect.signature(pipeline.__call__).parameters:

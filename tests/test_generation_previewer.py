@@ -8,7 +8,7 @@ import time
 import pytest
 from conftest import TINY_GPT2
 
-from creator_kit import InvalidInputError, runtime, text
+from creator_kit import CreatorKitError, InvalidInputError, runtime, text
 from widgets import GenerationPreviewer
 
 WAIT_S = 60
@@ -119,11 +119,18 @@ def test_selecting_history_shows_that_result(panel):
 def test_errors_show_in_the_panel_without_a_traceback(panel, change, message):
     change(panel)
     panel.generate_button.click()
-    panel.wait(WAIT_S)
+    assert panel.wait(WAIT_S) is None
 
     assert message in panel.status.value and "Traceback" not in panel.status.value
+    assert isinstance(panel.error, CreatorKitError) and message in str(panel.error)
     assert not panel.generate_button.disabled and panel.stop_button.disabled
     assert panel.history == []
+
+    panel.mode.prompt.value, panel.mode.seed.value = "Once", "1"
+    panel.mode.params["max_new_tokens"].value = 4
+    panel.mode.refresh_models()
+    panel.generate_button.click()
+    assert panel.wait(WAIT_S) is panel.history[-1] and panel.error is None  # the next run clears the error
 
 
 def test_unknown_mode_is_refused(installed_store):

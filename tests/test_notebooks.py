@@ -1,20 +1,50 @@
-"""Notebooks run headless under papermill against the test hub, as a user's batch job would."""
+"""Notebooks run headless under papermill against the test hub, as a user's batch job would, and pass nbval."""
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import nbformat
 import papermill
-from conftest import TINY_GPT2
+from conftest import TINY_GPT2, TINY_SD, TINY_T2V, Hub
+from papermill.iorw import load_notebook_node
+from papermill.parameterize import parameterize_notebook
 
 NOTEBOOKS = Path(__file__).parent.parent / "notebooks"
+CHECKED = "nbval-check-output"  # the tag of the cells whose committed output nbval compares
+WIDGET = "application/vnd.jupyter.widget-view+json"
+NBVAL = [sys.executable, "-m", "pytest", "--nbval-lax", "--nbval-cell-timeout=300", "-p", "no:cacheprovider", "-q"]
 
 
-def execute(name: str, tmp_path: Path, **parameters) -> nbformat.NotebookNode:
+def small_parameters(name: str, hub: Hub, models: Path, outputs: Path) -> dict:
+    """Parameters that run notebook `name` in seconds on the tiny models (`models` holds them, or gets them)."""
+    common = {"models_dir": str(models), "outputs_dir": str(outputs), "hf_endpoint": hub.endpoint}
+    return {
+        "00_quickstart.ipynb": {
+            **common, "image_steps": 3, "video_seconds": 1.0, "train_steps": 6, "seed": 3,
+            "train_data": str(NOTEBOOKS / "data" / "sample_stories.txt"),
+        },
+        "01_model_library.ipynb": {"repo_id": TINY_GPT2, "hf_endpoint": hub.endpoint, "models_dir": str(models)},
+        "02_text_generation.ipynb": {"max_new_tokens": 8, "seed": 3},
+        "03_image_generation.ipynb": {**common, "model": TINY_SD, "steps": 3},
+        "04_video_generation.ipynb": {
+            **common, "image_model": TINY_SD, "video_model": TINY_T2V, "duration": 1.0, "fps": 4, "width": 64,
+            "height": 48, "steps": 2, "native_size": 32,
+        },
+        "05_training.ipynb": {**common, "base_model": TINY_GPT2, "epochs": 2, "eval_every": 5, "lr": 2e-3},
+    }[name]  # fmt: skip
+
+
+def execute(name: str, hub: Hub, models: Path, tmp_path: Path) -> nbformat.NotebookNode:
+    """Run notebook `name` under papermill with its small parameters; its outputs go to tmp_path / "outputs"."""
     output = tmp_path / name
+    parameters = small_parameters(name, hub, models, tmp_path / "outputs")
     papermill.execute_notebook(
-        NOTEBOOKS / name, output, parameters=parameters, progress_bar=False, kernel_name="python3"
+        NOTEBOOKS / name, output, parameters=parameters, progress_bar=False, kernel_name="python3", cwd=str(NOTEBOOKS)
     )
     return nbformat.read(output, as_version=4)
 
@@ -27,10 +57,61 @@ def text_outputs(notebook: nbformat.NotebookNode) -> str:
     return "\n".join(chunks)
 
 
+def test_every_notebook_passes_nbval_with_small_parameters(installed_store, hub, tmp_path):
+    """nbval runs each notebook (parameters injected by papermill) and compares the tagged check cells' output."""
+    copies = tmp_path / "notebooks"
+    shutil.copytree(NOTEBOOKS / "data", copies / "data")
+    names = sorted(path.name for path in NOTEBOOKS.glob("*.ipynb"))
+    for name in names:
+        models = tmp_path / "fresh-models" if name == "01_model_library.ipynb" else installed_store.models_dir
+        parameters = small_parameters(name, hub, models, tmp_path / "outputs")
+        notebook = parameterize_notebook(load_notebook_node(str(NOTEBOOKS / name)), parameters)
+        nbformat.write(notebook, copies / name)
+    environment = {
+        **os.environ,
+        "CREATOR_KIT_MODELS_DIR": str(installed_store.models_dir),
+        "CREATOR_KIT_OUTPUTS_DIR": str(tmp_path / "outputs"),
+        "OMP_NUM_THREADS": "1",  # the kernels inherit it: torch's thread pool contends on 2 cores
+    }
+    command = [*NBVAL, "--rootdir", str(copies), *(str(copies / name) for name in names)]
+    run = subprocess.run(command, cwd=copies, env=environment, capture_output=True, text=True, timeout=1200)
+
+    assert run.returncode == 0, run.stdout[-6000:] + run.stderr[-2000:]
+    assert " passed" in run.stdout and "failed" not in run.stdout
+
+
+def test_nbval_catches_a_check_cell_whose_output_changed(tmp_path):
+    """The committed output of a check cell is what nbval compares: a different output fails the run."""
+    notebook = nbformat.read(NOTEBOOKS / "00_quickstart.ipynb", as_version=4)
+    check = next(cell for cell in notebook.cells if CHECKED in cell.metadata.get("tags", []))
+    check.source = 'print("something else")'
+    notebook.cells = [check]
+    nbformat.write(notebook, tmp_path / "changed.ipynb")
+    command = [*NBVAL, "--rootdir", str(tmp_path), str(tmp_path / "changed.ipynb")]
+    run = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+
+    assert run.returncode == 1 and "1 failed" in run.stdout
+
+
+KINDS = [("text", "txt"), ("image", "png"), ("video", "mp4"), ("video", "png")]  # the video's keyframe sheet
+
+
+def test_quickstart_generates_text_an_image_a_video_and_fine_tunes(installed_store, hub, tmp_path):
+    notebook = execute("00_quickstart.ipynb", hub, installed_store.models_dir, tmp_path)
+    text = text_outputs(notebook)
+
+    assert f"text:    {TINY_GPT2}" in text and f"image:   {TINY_SD}" in text  # downloaded models before starters
+    assert "saved and checked" in text
+    outputs = tmp_path / "outputs"
+    assert [len(list(outputs.glob(f"{kind}-*.{suffix}"))) for kind, suffix in KINDS] == [1, 1, 1, 1]
+    assert (outputs / "runs" / "quickstart" / "curves.png").is_file()
+    assert installed_store.get("local/quickstart").status == "custom"
+    panels = [o for c in notebook.cells for o in c.get("outputs", []) if WIDGET in o.get("data", {})]
+    assert len(panels) == 5  # browser, text, image and video previewers, training monitor
+
+
 def test_model_library_notebook_downloads_verifies_and_lists(hub, tmp_path):
-    notebook = execute(
-        "01_model_library.ipynb", tmp_path, repo_id=TINY_GPT2, hf_endpoint=hub.endpoint, models_dir=str(tmp_path / "m")
-    )
+    notebook = execute("01_model_library.ipynb", hub, tmp_path / "m", tmp_path)
     text = text_outputs(notebook)
     assert "distilbert/distilgpt2" in text  # the catalog table
     assert f"{TINY_GPT2} @ {hub.commits[TINY_GPT2][:12]}: downloaded" in text
@@ -38,25 +119,19 @@ def test_model_library_notebook_downloads_verifies_and_lists(hub, tmp_path):
     assert (tmp_path / "m" / "models--tiny--gpt2" / "snapshots" / hub.commits[TINY_GPT2]).is_dir()
 
 
-def test_committed_notebooks_carry_no_outputs_and_a_parameters_cell():
+def test_committed_notebooks_carry_a_parameters_cell_a_check_cell_and_no_other_outputs():
     for path in sorted(NOTEBOOKS.glob("*.ipynb")):
         notebook = nbformat.read(path, as_version=4)
         code_cells = [c for c in notebook.cells if c.cell_type == "code"]
         assert "parameters" in code_cells[0].metadata.get("tags", []), path.name
-        assert all(not c.outputs and c.execution_count is None for c in code_cells), f"{path.name} has outputs"
+        checks = [c for c in code_cells if CHECKED in c.metadata.get("tags", [])]
+        assert len(checks) == 1 and checks[0].outputs and checks[0].execution_count, f"{path.name}: no check cell"
+        others = [c for c in code_cells if c not in checks]
+        assert all(not c.outputs and c.execution_count is None for c in others), f"{path.name} has outputs"
 
 
-def test_image_notebook_renders_sweeps_and_reproduces(installed_models_dir, tmp_path):
-    from conftest import TINY_SD
-
-    notebook = execute(
-        "03_image_generation.ipynb",
-        tmp_path,
-        model=TINY_SD,
-        steps=3,
-        models_dir=str(installed_models_dir),
-        outputs_dir=str(tmp_path / "outputs"),
-    )
+def test_image_notebook_renders_sweeps_and_reproduces(installed_models_dir, hub, tmp_path):
+    notebook = execute("03_image_generation.ipynb", hub, installed_models_dir, tmp_path)
     text = text_outputs(notebook)
     assert "reproduced pixel for pixel: True" in text
     pngs = sorted(p.name for p in (tmp_path / "outputs").glob("*.png"))
@@ -65,10 +140,10 @@ def test_image_notebook_renders_sweeps_and_reproduces(installed_models_dir, tmp_
     assert len(images) == 3  # the image, the strip of sampling previews, the contact sheet
 
 
-def test_text_notebook_generates_streams_replays_and_compares(installed_store, tmp_path, monkeypatch):
+def test_text_notebook_generates_streams_replays_and_compares(installed_store, hub, tmp_path, monkeypatch):
     monkeypatch.setenv("CREATOR_KIT_MODELS_DIR", str(installed_store.models_dir))
     monkeypatch.setenv("CREATOR_KIT_OUTPUTS_DIR", str(tmp_path / "outputs"))
-    notebook = execute("02_text_generation.ipynb", tmp_path, max_new_tokens=8, seed=3)
+    notebook = execute("02_text_generation.ipynb", hub, installed_store.models_dir, tmp_path)
     text = text_outputs(notebook)
     assert f"Using: {TINY_GPT2}" in text and "tokens/s" in text
     assert f"{TINY_GPT2} (int8)" in text  # one installed text model: compared with its int8 version

@@ -13,7 +13,7 @@ from creator_kit import image, text, video
 from creator_kit.cli import main as cli_main
 from creator_kit.config import configure
 from creator_kit.events import Done, Log, Progress
-from creator_kit.starter import DESCRIPTION, build_starters
+from creator_kit.starter import DESCRIPTION, build_starters, choose_models
 from creator_kit.store import ModelStore
 
 TASKS = {"local/starter-text": "text-generation", "local/starter-image": "text-to-image"}
@@ -113,3 +113,17 @@ def test_cli_lists_the_starters_as_json_and_says_what_they_are(starters, capsys)
     assert lines[0].split() == ["MODEL", "TASK", "STATUS", "ON", "DISK", "COMMIT"]
     assert [line.split()[0] for line in lines[1:4]] == list(TASKS)
     assert lines[-1].startswith("These are starter models")
+
+
+def test_choose_models_prefers_downloaded_models_and_builds_only_the_missing_starters(installed_store, tmp_path):
+    events: list = []
+    assert choose_models(["text-to-image"], installed_store, on_event=events.append) == {"text-to-image": "tiny/sd"}
+    assert not events  # nothing to build, nothing to say
+
+    empty = ModelStore(tmp_path / "empty", offline=True)
+    chosen = choose_models(["text-to-image"], empty, on_event=events.append)
+
+    assert chosen == {"text-to-image": "local/starter-image"}
+    assert [m.repo_id for m in empty.installed()] == ["local/starter-image"]  # the text starter was not needed
+    notice = next(e.message for e in events if isinstance(e, Log))
+    assert "No text-to-image model downloaded: using starter models" in notice and "models download" in notice

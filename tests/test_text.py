@@ -315,3 +315,17 @@ def test_cli_errors_exit_with_their_code_and_the_fix(installed_store, capsys, ar
     status, _, err = _cli(capsys, *args)
     assert status == code
     assert message in err and "Traceback" not in err
+
+
+def test_loading_shows_no_library_bars_and_leaves_their_settings_as_they_were(installed_store, capfd):
+    from transformers.utils import logging
+
+    from creator_kit import runtime
+
+    runtime.unload_all()
+    logging.enable_progress_bar()
+    logging.set_verbosity_warning()
+    text.load_model(TINY_GPT2)
+
+    assert "Loading weights" not in capfd.readouterr().err  # progress comes as our own events
+    assert logging.is_progress_bar_enabled() and logging.get_verbosity() == logging.WARNING

@@ -3,39 +3,19 @@
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
-import nbformat
-import papermill
 from conftest import TINY_GPT2
+from test_notebooks import execute
 
-NOTEBOOKS = Path(__file__).parent.parent / "notebooks"
 BUDGET_S = 120
 
 
 def test_training_notebook_trains_shows_the_curves_and_compares_models(hub, tmp_path, monkeypatch):
     monkeypatch.setenv("OMP_NUM_THREADS", "1")  # the kernel inherits it: torch's thread pool contends on 2 cores
-    output = tmp_path / "05_training.ipynb"
     started = time.monotonic()
-    papermill.execute_notebook(
-        NOTEBOOKS / "05_training.ipynb",
-        output,
-        parameters={
-            "base_model": TINY_GPT2,
-            "hf_endpoint": hub.endpoint,
-            "models_dir": str(tmp_path / "models"),
-            "outputs_dir": str(tmp_path / "outputs"),
-            "epochs": 2,
-            "eval_every": 5,
-            "lr": 2e-3,
-        },
-        cwd=str(NOTEBOOKS),
-        progress_bar=False,
-        kernel_name="python3",
-    )
+    notebook = execute("05_training.ipynb", hub, tmp_path / "models", tmp_path)
     assert time.monotonic() - started < BUDGET_S
 
-    notebook = nbformat.read(output, as_version=4)
     outputs = [o for cell in notebook.cells for o in cell.get("outputs", [])]
     printed = "\n".join(o.get("text", "") or o.get("data", {}).get("text/plain", "") for o in outputs)
     assert "200 stories" in printed

@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
-from conftest import TINY_SD, TINY_T2V
 from test_notebooks import execute, text_outputs
 
 
-def test_video_notebook_makes_a_storyboard_a_native_clip_and_the_panel(installed_models_dir, tmp_path):
-    notebook = execute(
-        "04_video_generation.ipynb", tmp_path, image_model=TINY_SD, video_model=TINY_T2V, duration=1.0, fps=4,
-        width=64, height=48, steps=2, native_size=32, models_dir=str(installed_models_dir),
-        outputs_dir=str(tmp_path / "outputs"),
-    )  # fmt: skip
+def test_video_notebook_makes_a_storyboard_a_native_clip_and_the_panel(installed_models_dir, hub, tmp_path):
+    notebook = execute("04_video_generation.ipynb", hub, installed_models_dir, tmp_path)
     text = text_outputs(notebook)
     assert "rendered again: {'keyframes': [2], 'motion': [1]}" in text
     assert "reproduced frame for frame: True" in text

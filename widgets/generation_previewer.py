@@ -462,13 +462,14 @@ MODES = {"text": TextMode, "image": ImageMode, "video": VideoMode}
 
 
 class GenerationPreviewer(w.VBox):
-    """The panel. `history` holds the results of this session, newest last."""
+    """The panel. `history` holds the results of this session, newest last; `error`, the last run's failure."""
 
     def __init__(self, mode: str = "text", *, store: ModelStore | None = None) -> None:
         if mode not in MODES:
             raise InvalidInputError(f"Unknown mode {mode!r}; choose one of {', '.join(MODES)}.")
         self.mode = MODES[mode](store or ModelStore())
         self.history: list[Any] = []
+        self.error: Exception | None = None  # why the last generation failed, if it did
         self._cancel = threading.Event()
         self._worker: threading.Thread | None = None
         self.generate_button = w.Button(description="Generate", button_style="primary", icon="play")
@@ -509,7 +510,7 @@ class GenerationPreviewer(w.VBox):
         except CreatorKitError as error:
             self._error(error)
             return
-        self._cancel = threading.Event()
+        self._cancel, self.error = threading.Event(), None
         self.generate_button.disabled, self.stop_button.disabled = True, False
         self._worker = threading.Thread(target=self._run, args=(request, self._cancel), daemon=True)
         self._worker.start()
@@ -520,10 +521,11 @@ class GenerationPreviewer(w.VBox):
         self.stop_button.disabled = True
         self._set_status("Stopping…")
 
-    def wait(self, timeout: float | None = None) -> None:
-        """Block until the running generation ends (for scripts and tests; the panel never needs it)."""
+    def wait(self, timeout: float | None = None) -> Any:
+        """Block until the running generation ends (for scripts, papermill and tests); returns the newest result."""
         if self._worker is not None:
             self._worker.join(timeout)
+        return self.history[-1] if self.history else None
 
     def copy_code(self) -> None:
         """Show the engine call that reproduces the selected result (Copy parameters as code button)."""
@@ -560,5 +562,6 @@ class GenerationPreviewer(w.VBox):
         self.status.value = f"<span>{html.escape(message)}</span>"
 
     def _error(self, error: Exception, unexpected: bool = False) -> None:
+        self.error = error
         prefix = f"Unexpected {type(error).__name__}: " if unexpected else ""
         self.status.value = f"<span style='color:#b00020'>{html.escape(prefix + str(error))}</span>"
