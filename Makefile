@@ -19,7 +19,7 @@ demo: $(STAMP)
 	$(BIN)/python scripts/demo.py
 
 lab: $(STAMP)
-	$(BIN)/jupyter lab notebooks/
+	$(BIN)/creator-kit lab notebooks
 
 test: $(STAMP)
 	$(BIN)/ruff check .

@@ -341,6 +341,29 @@ def cmd_train_text(args: argparse.Namespace) -> int:
     return 0
 
 
+#: JupyterLab asks jupyter.org for news and newer versions, and PyPI for extensions; Creator Kit turns all three off.
+LAB_PRIVACY = [
+    "--LabApp.news_url=",
+    "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+    "--LabApp.extension_manager=readonly",
+]
+
+
+def cmd_lab(args: argparse.Namespace) -> int:
+    folder = Path(args.folder or ("notebooks" if Path("notebooks").is_dir() else "."))
+    if not folder.is_dir():
+        raise InvalidInputError(f"{folder} is not a folder; give the folder of your notebooks.")
+    if args.models_dir:
+        os.environ["CREATOR_KIT_MODELS_DIR"] = str(Path(args.models_dir).resolve())  # the kernels' store too
+    command = [sys.executable, "-m", "jupyterlab", f"--ServerApp.root_dir={folder.resolve()}", *LAB_PRIVACY]
+    command += [f"--ServerApp.port={args.port}"] if args.port else []
+    command += ["--no-browser"] if args.no_browser else []
+    command += ["--allow-root"] if os.geteuid() == 0 else []  # as in a container: JupyterLab refuses root without it
+    print(f"Starting JupyterLab on {folder.resolve()} (Ctrl-C stops it).", file=sys.stderr)
+    os.execv(sys.executable, command)
+    return 0  # not reached: JupyterLab replaces this process
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="creator-kit", description="Local generative AI workbench.")
     parser.add_argument("--models-dir", help="the model store (default: $CREATOR_KIT_MODELS_DIR or ./models)")
@@ -435,6 +458,12 @@ def build_parser() -> argparse.ArgumentParser:
     clip.add_argument("--out", required=True, help="the .mp4 to write (a .json manifest goes beside it)")
     clip.add_argument("--json", action="store_true")
     clip.set_defaults(handler=cmd_generate_video)
+
+    lab = commands.add_parser("lab", help="start JupyterLab on the notebooks (./notebooks, or FOLDER)")
+    lab.add_argument("folder", nargs="?", help="the folder to open (default: ./notebooks if it exists, else .)")
+    lab.add_argument("--port", type=int, help="the port to listen on (default: JupyterLab's, 8888 or the next free)")
+    lab.add_argument("--no-browser", action="store_true", help="do not open a browser window")
+    lab.set_defaults(handler=cmd_lab)
 
     reproduce = commands.add_parser("reproduce", help="run an output's manifest again and compare")
     reproduce.add_argument("file", help="a PNG or MP4 made by Creator Kit, or a .txt / .json of a text result")

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from creator_kit.events import Done, EventCallback, Log, Progress, emit
+from creator_kit.quiet import quiet
 from creator_kit.store import InstalledModel, ModelStore
 from creator_kit.tiny import SDShape, build_gpt2, build_stable_diffusion, build_text_to_video
 
@@ -71,7 +72,8 @@ def _build_text(scratch: Path, on_event: EventCallback | None) -> tuple[Path, di
 
     lines = [line for line in CORPUS.read_text(encoding="utf-8").splitlines() if line.strip()]
     store = ModelStore(scratch / "store", offline=True, user_cache=scratch / "no-user-cache")
-    untrained = build_gpt2(scratch / "untrained", lines, seed=SEED, **GPT2_SIZE)
+    with quiet("transformers"):
+        untrained = build_gpt2(scratch / "untrained", lines, seed=SEED, **GPT2_SIZE)
     base = store.register_local("starter-text-untrained", untrained, task="text-generation", source=SOURCE)
     run_name = f"starter-text-build-{scratch.name[-8:]}"  # a throwaway run that no user run can share
     config = TrainingConfig(model=base.repo_id, data=str(CORPUS), name=run_name, seed=SEED, **TRAINING)
@@ -94,7 +96,8 @@ def _build_picture(builder: Callable[..., Path]) -> Builder:
     """A Builder for a diffusers pipeline with random weights in PICTURE_SHAPE."""
 
     def build(scratch: Path, on_event: EventCallback | None) -> tuple[Path, dict[str, Any]]:
-        folder = builder(scratch / "pipeline", PICTURE_SHAPE, seed=SEED)
+        with quiet("transformers", "diffusers"):
+            folder = builder(scratch / "pipeline", PICTURE_SHAPE, seed=SEED)
         return folder, {"shape": asdict(PICTURE_SHAPE), "seed": SEED, "weights": "random"}
 
     return build

@@ -1,55 +1,58 @@
-"""`make demo`: run the model-library workflow (notebooks/01_model_library.ipynb) headless with papermill.
+"""`make demo`: the quickstart workflow (notebooks/00_quickstart.ipynb) run headless with papermill, offline.
 
-With MODEL=<repo id> (e.g. `make demo MODEL=distilbert/distilgpt2`) it downloads that model from the
-Hub (or $HF_ENDPOINT). Without it, it works on any machine with no network: it builds a tiny GPT-2
-with random weights (clearly labelled, for trying the workflow only), publishes it on a local olah Hub
-mirror on loopback, and runs the same notebook against that mirror, so every step is real.
+It uses the models you have downloaded (`creator-kit models download segmind/tiny-sd`, say) and, for a task
+with none, builds the starter models first (tiny, for trying the workflow offline). Nothing touches the
+network. At the end it prints where the executed notebook and each output are.
 """
 
 from __future__ import annotations
 
 import os
 import sys
-import tempfile
+import time
 from pathlib import Path
 
-import papermill
-
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))
+NOTEBOOK = ROOT / "notebooks" / "00_quickstart.ipynb"
+#: What the quickstart writes into the outputs folder, by kind (the newest file of this run is shown).
+OUTPUTS = {"text": "text-*.txt", "image": "image-*.png", "video": "video-*.mp4", "loss plot": "runs/quickstart/*.png"}
 
-DEMO_REPO = "creator-kit-demo/tiny-gpt2-random"
 
-
-def run_notebook(parameters: dict, outputs: Path) -> Path:
-    executed = outputs / "01_model_library.ipynb"
-    papermill.execute_notebook(
-        ROOT / "notebooks" / "01_model_library.ipynb", executed, parameters=parameters, cwd=ROOT, progress_bar=False
-    )
-    return executed
+def newest(folder: Path, pattern: str, since: float) -> Path | None:
+    """The newest file matching `pattern` in `folder` written after `since`, if any."""
+    written = [path for path in folder.glob(pattern) if path.stat().st_mtime >= since]
+    return max(written, key=lambda path: path.stat().st_mtime, default=None)
 
 
 def main() -> int:
-    outputs = Path(os.environ.get("CREATOR_KIT_OUTPUTS_DIR", ROOT / "outputs"))
-    outputs.mkdir(parents=True, exist_ok=True)
-    model = os.environ.get("MODEL")
-    if model:
-        executed = run_notebook({"repo_id": model}, outputs)
-    else:
-        from olah_hub import OlahHub, publish
-        from tiny_models import CORPUS, build_gpt2
+    os.environ["HF_HUB_OFFLINE"] = "1"  # before huggingface_hub is imported: the libraries stay offline too
+    import papermill
 
-        print("No MODEL given: using a tiny random-weight GPT-2 on a local Hub mirror (no network needed).")
-        with tempfile.TemporaryDirectory(prefix="creator-kit-demo-") as scratch:
-            scratch = Path(scratch)
-            publish(scratch / "mirrors", DEMO_REPO, build_gpt2(scratch / "model", CORPUS))
-            hub = OlahHub(scratch / "mirrors", scratch / "olah").start()
-            try:
-                executed = run_notebook({"repo_id": DEMO_REPO, "hf_endpoint": hub.endpoint}, outputs)
-            finally:
-                hub.stop()
-    print(f"Executed notebook: {executed}")
-    print("Open it with `make lab`, or run `creator-kit models list` to see the store.")
+    import creator_kit as ck
+
+    settings = ck.configure(offline=True)
+    print(f"Creator Kit demo: {NOTEBOOK.relative_to(ROOT)}, headless and offline, models in {settings.models_dir}")
+    reporter = ck.TqdmReporter(file=sys.stdout)
+    models = ck.choose_models(["text-generation", "text-to-image"], on_event=reporter)
+    reporter.close()
+    print(f"Models: {models['text-generation']} (text), {models['text-to-image']} (image and video)")
+
+    started = time.time()
+    settings.outputs_dir.mkdir(parents=True, exist_ok=True)
+    executed = settings.outputs_dir / NOTEBOOK.name
+    parameters = {
+        "text_model": models["text-generation"],
+        "image_model": models["text-to-image"],
+        "models_dir": str(settings.models_dir),
+        "outputs_dir": str(settings.outputs_dir),
+        "offline": True,
+    }
+    papermill.execute_notebook(NOTEBOOK, executed, parameters=parameters, cwd=NOTEBOOK.parent, kernel_name="python3")
+
+    print(f"\nDone in {time.time() - started:.0f} s.\n  executed notebook: {executed}")
+    for kind, pattern in OUTPUTS.items():
+        print(f"  {kind + ':':<18} {newest(settings.outputs_dir, pattern, started)}")
+    print("Open the notebook with `make lab` to use the panels; `creator-kit models catalog` lists real models.")
     return 0
 
 

@@ -84,6 +84,7 @@ def test_verify_of_a_corrupted_model_exits_7(hub, store):
         (["models", "remove", "tiny/never-installed"], 3, "nothing to remove"),
         (["--offline", "models", "download", "distilbert/distilgpt2"], 5, "offline"),
         (["--offline", "models", "info", "someone/unknown-model"], 5, "offline"),
+        (["lab", "/no/such/folder"], 2, "is not a folder"),
     ],
 )
 def test_errors_are_one_line_with_the_right_exit_code(args, code, fragment, tmp_path):
@@ -131,3 +132,20 @@ def test_reproduce_a_saved_text_result(installed_models_dir, tmp_path):
     assert again.returncode == 0 and "reproduced exactly" in again.stdout, again.stderr
     out.write_text("something else", encoding="utf-8")
     assert run_cli("--models-dir", models, "reproduce", str(out)).returncode == 1
+
+
+def test_lab_starts_jupyterlab_on_the_notebooks_with_news_and_update_checks_off(tmp_path, monkeypatch):
+    from creator_kit import cli
+
+    started = []
+    monkeypatch.setattr(os, "execv", lambda path, argv: started.append(argv))
+    monkeypatch.setenv("CREATOR_KIT_MODELS_DIR", "unchanged")
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "notebooks").mkdir()
+
+    assert cli.main(["--models-dir", "store", "lab", "--port", "8899", "--no-browser"]) == 0
+    (command,) = started
+    assert command[:3] == [sys.executable, "-m", "jupyterlab"]
+    assert f"--ServerApp.root_dir={tmp_path / 'notebooks'}" in command
+    assert {*cli.LAB_PRIVACY, "--ServerApp.port=8899", "--no-browser"} <= set(command)
+    assert os.environ["CREATOR_KIT_MODELS_DIR"] == str(tmp_path / "store")  # the notebooks' kernels use it too

@@ -93,23 +93,6 @@ def test_nbval_catches_a_check_cell_whose_output_changed(tmp_path):
     assert run.returncode == 1 and "1 failed" in run.stdout
 
 
-KINDS = [("text", "txt"), ("image", "png"), ("video", "mp4"), ("video", "png")]  # the video's keyframe sheet
-
-
-def test_quickstart_generates_text_an_image_a_video_and_fine_tunes(installed_store, hub, tmp_path):
-    notebook = execute("00_quickstart.ipynb", hub, installed_store.models_dir, tmp_path)
-    text = text_outputs(notebook)
-
-    assert f"text:    {TINY_GPT2}" in text and f"image:   {TINY_SD}" in text  # downloaded models before starters
-    assert "saved and checked" in text
-    outputs = tmp_path / "outputs"
-    assert [len(list(outputs.glob(f"{kind}-*.{suffix}"))) for kind, suffix in KINDS] == [1, 1, 1, 1]
-    assert (outputs / "runs" / "quickstart" / "curves.png").is_file()
-    assert installed_store.get("local/quickstart").status == "custom"
-    panels = [o for c in notebook.cells for o in c.get("outputs", []) if WIDGET in o.get("data", {})]
-    assert len(panels) == 5  # browser, text, image and video previewers, training monitor
-
-
 def test_model_library_notebook_downloads_verifies_and_lists(hub, tmp_path):
     notebook = execute("01_model_library.ipynb", hub, tmp_path / "m", tmp_path)
     text = text_outputs(notebook)
