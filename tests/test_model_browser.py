@@ -143,3 +143,16 @@ def test_search_failure_shows_in_the_panel(browser):
     browser.query.value = "gpt"
     browser.search_button.click()  # the olah mirror has no search endpoint
     assert "did not answer like the Hub API" in browser.notice.value
+
+
+def test_a_model_added_by_id_learns_its_task_once_downloaded_and_can_be_used(browser, hub):
+    browser.previewer = GenerationPreviewer("text", store=browser.store)
+    card = browser.add(TINY_GPT2)
+    assert card.task is None and "unknown task" in card.title.value
+
+    card.download_button.click()
+    card.wait(WAIT_S)
+    card.use_button.click()
+
+    assert card.task == "text-generation" and "text-generation" in card.title.value
+    assert browser.previewer.mode.model.value == TINY_GPT2 and "selected" in browser.notice.value

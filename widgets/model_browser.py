@@ -51,9 +51,9 @@ class ModelCard(w.VBox):
     def __init__(self, browser: ModelBrowser, repo_id: str, task: str | None, details: str, description: str) -> None:
         self.browser = browser
         self.repo_id = repo_id
-        self.task = task
         self.status = "available"
-        self.title = w.HTML(f"<b>{html.escape(repo_id)}</b> · {html.escape(task or 'unknown task')}")
+        self.title = w.HTML()
+        self.set_task(task)
         self.details = w.HTML(f"<small>{html.escape(details)}</small>")
         self.about = w.HTML(f"<small><i>{html.escape(description)}</i></small>")
         self.badge = w.HTML()
@@ -81,6 +81,11 @@ class ModelCard(w.VBox):
             [w.HBox([self.title, self.badge]), self.details, self.about, self.progress, w.HBox(buttons), self.message],
             layout={"border": "1px solid #ddd", "padding": "4px", "margin": "2px 0"},
         )
+
+    def set_task(self, task: str | None) -> None:
+        """Show `task` (a card added by repo id learns it once the model is downloaded)."""
+        self.task = task
+        self.title.value = f"<b>{html.escape(self.repo_id)}</b> · {html.escape(task or 'unknown task')}"
 
     def set_status(self, status: str) -> None:
         """Show `status` and the buttons that make sense in it."""
@@ -267,6 +272,8 @@ class ModelBrowser(w.VBox):
         loaded = set(runtime.loaded())
         for repo_id, model in installed.items():
             card = self.cards.get(repo_id) or self._card_for_installed(model)
+            if card.task is None:
+                card.set_task(model.task)
             if not card.busy:
                 card.set_status("loaded" if repo_id in loaded else model.status)
             card.details.value = f"<small>{human_size(model.size_on_disk)} on disk · commit {model.commit[:12]}</small>"
