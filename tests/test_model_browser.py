@@ -37,7 +37,7 @@ def test_catalog_cards_are_available_and_filterable(browser):
     assert section(browser, "available") and all(
         browser.cards[r].task == "text-to-video" for r in section(browser, "available")
     )
-    browser.task_filter.value = None
+    browser.task_filter.value = ""
     browser.text_filter.value = "distilled gpt-2"
     assert section(browser, "available") == ["distilbert/distilgpt2"]
     assert "0 models" in browser.usage.value and "free" in browser.usage.value

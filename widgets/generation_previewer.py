@@ -66,7 +66,7 @@ class TextMode:
     def __init__(self, store: ModelStore) -> None:
         self.store = store
         self.model = w.Dropdown(description="Model")
-        self.prompt = w.Textarea(description="Prompt", placeholder="Once upon a time", layout={"width": "100%"})
+        self.prompt = w.Textarea(description="Prompt", placeholder="Once upon a time", layout={"width": "auto"})
         self.preset = w.Dropdown(description="Preset", options=list(text.PRESETS), value="balanced")
         defaults = text.GenerationParams()
         self.params: dict[str, w.ValueWidget] = {
@@ -81,7 +81,7 @@ class TextMode:
             control.description = name.replace("_", " ")
         self.stop_strings = w.Text(description="Stop at", placeholder="comma-separated strings")
         self.seed = w.Text(description="Seed", placeholder="random")
-        self.output = w.Textarea(layout={"width": "100%", "height": "12em"}, disabled=True)
+        self.output = w.Textarea(layout={"width": "auto", "height": "12em"}, disabled=True)
         self.preset.observe(lambda change: self.apply_preset(change["new"]), "value")
         self.controls = w.VBox(
             [
@@ -149,7 +149,7 @@ class TextMode:
     def describe(result: text.TextResult) -> str:
         parameters = result.manifest.parameters
         return (
-            f"{result.manifest.model} · seed {result.manifest.seed} · T={parameters['temperature']} · "
+            f"{result.manifest.model} · seed {result.manifest.seed} · T={parameters['temperature']:g} · "
             f"{result.new_tokens} tokens · {result.text[:40]!r}"
         )
 
@@ -182,16 +182,16 @@ class ImageMode:
     def __init__(self, store: ModelStore) -> None:
         self.store = store
         self.model = w.Dropdown(description="Model")
-        self.prompt = w.Textarea(description="Prompt", placeholder="a lighthouse at dawn", layout={"width": "100%"})
+        self.prompt = w.Textarea(description="Prompt", placeholder="a lighthouse at dawn", layout={"width": "auto"})
         self.negative_prompt = w.Text(
-            description="Negative", placeholder="blurry, low quality", layout={"width": "100%"}
+            description="Negative", placeholder="blurry, low quality", layout={"width": "auto"}
         )
         defaults = image.ImageParams(prompt="")
         self.width = w.BoundedIntText(0, min=0, max=image.MAX_SIZE, step=8, description="Width")
         self.height = w.BoundedIntText(0, min=0, max=image.MAX_SIZE, step=8, description="Height")
         self.steps = w.BoundedIntText(defaults.steps, min=1, max=image.MAX_STEPS, description="Steps")
         self.guidance = w.FloatSlider(defaults.guidance, min=0.0, max=20.0, step=0.5, description="Guidance")
-        self.scheduler = w.Dropdown(description="Scheduler", options=[("model default", None)], value=None)
+        self.scheduler = w.Dropdown(description="Scheduler", options=[("model default", "")], value="")
         self.seed = w.Text(description="Seed", placeholder="random")
         self.dice = w.Button(icon="dice", tooltip="a random seed", layout={"width": "3em"})
         self.reuse_seed = w.Button(description="Reuse seed", tooltip="the seed of the selected result")
@@ -222,7 +222,7 @@ class ImageMode:
     def refresh_schedulers(self) -> None:
         """Offer the schedulers the selected model can use (read from its files, without loading it)."""
         names = image.schedulers(self.model.value, store=self.store) if self.model.value else []
-        self.scheduler.options = [("model default", None), *((name, name) for name in names)]
+        self.scheduler.options = [("model default", ""), *((name, name) for name in names)]
 
     def request(self) -> dict[str, Any]:
         """The engine call's arguments, read from the controls."""
@@ -238,7 +238,7 @@ class ImageMode:
             "height": self.height.value or None,
             "steps": self.steps.value,
             "guidance": self.guidance.value,
-            "scheduler": self.scheduler.value,
+            "scheduler": self.scheduler.value or None,
             "seed": parse_seed(self.seed.value),
         }
 
@@ -276,7 +276,7 @@ class ImageMode:
         self.width.value, self.height.value = parameters["width"], parameters["height"]
         self.steps.value, self.guidance.value = parameters["steps"], parameters["guidance"]
         self.refresh_schedulers()
-        self.scheduler.value = parameters["scheduler"]
+        self.scheduler.value = parameters["scheduler"] or ""
         self.seed.value = str(result.manifest.seed)
 
     def _gallery_item(self, result: image.ImageResult) -> w.VBox:
@@ -325,10 +325,10 @@ class VideoMode:
         self.store = store
         self.model = w.Dropdown(description="Model", tooltip="text-to-video (native) or text-to-image (storyboard)")
         self.text_model = w.Dropdown(description="Writer", tooltip="a text model that writes scenes from the idea")
-        self.idea = w.Text(description="Idea", placeholder="a fox crossing a snowy forest", layout={"width": "100%"})
+        self.idea = w.Text(description="Idea", placeholder="a fox crossing a snowy forest", layout={"width": "auto"})
         self.scenes = w.Textarea(
             description="Scenes", placeholder="one scene prompt per line (empty: made from the idea)",
-            layout={"width": "100%", "height": "6em"},
+            layout={"width": "auto", "height": "6em"},
         )  # fmt: skip
         self.n_scenes = w.BoundedIntText(3, min=1, max=video.MAX_SCENES, description="Scenes from idea")
         self.quality = w.Dropdown(description="Quality", options=list(video.QUALITIES), value="draft")
@@ -365,8 +365,8 @@ class VideoMode:
         self.model.value = current if current in ids else (ids[0] if ids else None)
         writer = self.text_model.value
         installed_models(self.text_model, self.store, text.TASK)
-        self.text_model.options = [("none", None), *self.text_model.options]
-        self.text_model.value = writer if writer in [v for _, v in self.text_model.options] else None
+        self.text_model.options = [("none", ""), *self.text_model.options]
+        self.text_model.value = writer if writer in [v for _, v in self.text_model.options] else ""
 
     def request(self) -> dict[str, Any]:
         """The engine call's arguments, read from the controls (0 sizes and fps: the quality's)."""
@@ -378,7 +378,7 @@ class VideoMode:
         return {
             "prompt": self.idea.value,
             "model": self.model.value,
-            "text_model": None if scenes else self.text_model.value,
+            "text_model": None if scenes else self.text_model.value or None,
             "scenes": scenes,
             "n_scenes": None if scenes else self.n_scenes.value,
             "quality": self.quality.value,
@@ -476,9 +476,11 @@ class GenerationPreviewer(w.VBox):
         self.stop_button = w.Button(description="Stop", icon="stop", disabled=True)
         self.refresh_button = w.Button(description="Refresh models", icon="refresh")
         self.status = w.HTML()
-        self.history_list = w.Select(description="History", options=[], rows=5, layout={"width": "100%"})
-        self.copy_button = w.Button(description="Copy parameters as code", icon="code", disabled=True)
-        self.code = w.Textarea(layout={"width": "100%", "height": "10em", "display": "none"})
+        self.history_list = w.Select(description="History", options=[], rows=5, layout={"width": "auto"})
+        self.copy_button = w.Button(
+            description="Copy parameters as code", icon="code", disabled=True, layout={"width": "max-content"}
+        )
+        self.code = w.Textarea(layout={"width": "auto", "height": "10em", "display": "none"})
         self.generate_button.on_click(lambda _: self.generate())
         self.stop_button.on_click(lambda _: self.stop())
         self.refresh_button.on_click(lambda _: self.mode.refresh_models())

@@ -58,7 +58,7 @@ class ModelCard(w.VBox):
         self.about = w.HTML(f"<small><i>{html.escape(description)}</i></small>")
         self.badge = w.HTML()
         self.message = w.HTML()
-        self.progress = w.FloatProgress(min=0, max=1, layout={"display": "none", "width": "100%"})
+        self.progress = w.FloatProgress(min=0, max=1, layout={"display": "none", "width": "auto"})
         self.download_button = w.Button(description="Download", icon="download")
         self.cancel_button = w.Button(description="Cancel", icon="times", layout={"display": "none"})
         self.load_button = w.Button(description="Load", icon="play")
@@ -226,7 +226,7 @@ class ModelBrowser(w.VBox):
         self.cards: dict[str, ModelCard] = {}
         self.search_results: list[Any] = []
         self.usage = w.HTML()
-        self.task_filter = w.Dropdown(description="Task", options=[("all", None), *((t, t) for t in TASKS)])
+        self.task_filter = w.Dropdown(description="Task", options=[("all", ""), *((t, t) for t in TASKS)])
         self.text_filter = w.Text(description="Filter", placeholder="name or words")
         self.query = w.Text(description="Hub search", placeholder="e.g. tiny stable diffusion")
         self.search_button = w.Button(description="Search", icon="search")
@@ -288,7 +288,7 @@ class ModelBrowser(w.VBox):
 
         def shown(card: ModelCard) -> bool:
             haystack = f"{card.repo_id} {card.about.value}".lower()
-            return (self.task_filter.value in (None, card.task)) and all(word in haystack for word in words)
+            return self.task_filter.value in ("", card.task) and all(word in haystack for word in words)
 
         cards = [card for card in self.cards.values() if shown(card)]
         self.yours.children = [c for c in cards if c.status not in ("available", "unsafe weights")]
@@ -297,7 +297,7 @@ class ModelBrowser(w.VBox):
     def search(self) -> None:
         """Search the Hub and add the hits to Available (Search button)."""
         try:
-            hits = self.store.search(self.query.value.strip(), task=self.task_filter.value)
+            hits = self.store.search(self.query.value.strip(), task=self.task_filter.value or None)
         except CreatorKitError as error:
             self._notify(str(error), error=True)
             return
