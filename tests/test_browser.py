@@ -319,7 +319,11 @@ def test_quickstart_panels_work_in_jupyterlab(lab, page, fresh_models):
         expect(history).to_have_count(entries + 1, timeout=LONG_MS)
         expect(history.last).to_contain_text(TINY_GPT2)
         expect(previewer).to_contain_text("tokens in")
-        expect(previewer.locator("textarea:disabled")).not_to_have_value("")
+        output = previewer.locator("textarea:disabled")
+        expect(output).not_to_have_value("")
+        generated = output.input_value()
+        previewer.locator(".widget-select select").select_option(index=0)  # back to the quickstart's own result
+        expect(output).not_to_have_value(generated)
 
         browser.locator('input[placeholder="name or words"]').fill("tiny")  # the text filter, and a shorter shot
         expect(card(browser, "openai-community/gpt2")).to_have_count(0)

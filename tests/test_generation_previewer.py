@@ -104,7 +104,7 @@ def test_selecting_history_shows_that_result(panel):
     assert first.text != second.text
 
     panel.history_list.value = 0
-    assert panel.mode.output.value == first.text
+    assert panel.mode.output.value == first.text and f"seed {first.manifest.seed}" in panel.status.value
 
 
 @pytest.mark.parametrize(

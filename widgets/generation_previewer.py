@@ -557,6 +557,7 @@ class GenerationPreviewer(w.VBox):
     def _select(self, index: int | None) -> None:
         if index is not None:
             self.mode.show_result(self.history[index])
+            self._set_status(self.mode.summary(self.history[index]))
             if self.code.layout.display is None:
                 self.copy_code()
 
