@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from conftest import BIG, PICKLE_ONLY, TINY_GPT2, TINY_SD
 
-from creator_kit import ModelStore, configure, runtime, text
+from creator_kit import TASKS, ModelStore, configure, runtime, text
 from widgets import GenerationPreviewer
-from widgets.model_browser import ModelBrowser
+from widgets.model_browser import ModelBrowser, ModelCard
 
 WAIT_S = 120
 
@@ -22,7 +22,7 @@ def browser(hub, store):
 
 
 def section(browser, name):
-    return [card.repo_id for card in getattr(browser, name).children]
+    return [card.repo_id for card in getattr(browser, name).children if isinstance(card, ModelCard)]
 
 
 def test_catalog_cards_are_available_and_filterable(browser):
@@ -32,6 +32,8 @@ def test_catalog_cards_are_available_and_filterable(browser):
     card = browser.cards["distilbert/distilgpt2"]
     assert card.status == "available" and "MB to download" in card.details.value and "apache-2.0" in card.details.value
     assert card.download_button.layout.display is None and card.load_button.layout.display == "none"
+    headings = [c.value for c in browser.available.children if not isinstance(c, ModelCard)]
+    assert headings == [f"<b>{task}</b>" for task in TASKS]  # Available is grouped by task, in catalog order
 
     browser.task_filter.value = "text-to-video"
     assert section(browser, "available") and all(

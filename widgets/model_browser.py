@@ -234,6 +234,7 @@ class ModelBrowser(w.VBox):
         self.add_button = w.Button(description="Add", icon="plus")
         self.notice = w.HTML()
         self.available = w.VBox()
+        self.headings = {task: w.HTML(f"<b>{task or 'other'}</b>") for task in (*TASKS, None)}  # Available, by task
         self.yours = w.VBox()
         self.task_filter.observe(lambda _: self.render(), "value")
         self.text_filter.observe(lambda _: self.render(), "value")
@@ -283,7 +284,7 @@ class ModelBrowser(w.VBox):
         self.render()
 
     def render(self) -> None:
-        """Place the cards in their section, filtered by task and text."""
+        """Place the cards in their section (Available grouped by task), filtered by task and text."""
         words = self.text_filter.value.lower().split()
 
         def shown(card: ModelCard) -> bool:
@@ -292,7 +293,13 @@ class ModelBrowser(w.VBox):
 
         cards = [card for card in self.cards.values() if shown(card)]
         self.yours.children = [c for c in cards if c.status not in ("available", "unsafe weights")]
-        self.available.children = [c for c in cards if c.status in ("available", "unsafe weights")]
+        available = [c for c in cards if c.status in ("available", "unsafe weights")]
+        self.available.children = [
+            item
+            for task, heading in self.headings.items()
+            if (group := [c for c in available if (c.task if c.task in TASKS else None) == task])
+            for item in (heading, *group)
+        ]
 
     def search(self) -> None:
         """Search the Hub and add the hits to Available (Search button)."""
