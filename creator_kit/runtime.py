@@ -27,9 +27,9 @@ import psutil
 
 from creator_kit import fit
 from creator_kit.config import get_settings, select_device, select_dtype
-from creator_kit.errors import InvalidInputError, UnsafeWeightsError, WrongTaskError
+from creator_kit.errors import CreatorKitError, IntegrityError, InvalidInputError, UnsafeWeightsError, WrongTaskError
 from creator_kit.events import Done, EventCallback, Log, emit
-from creator_kit.store import PICKLE_SUFFIXES, ModelStore
+from creator_kit.store import PICKLE_SUFFIXES, InstalledModel, ModelStore
 
 if TYPE_CHECKING:
     import torch
@@ -145,11 +145,19 @@ class Runtime:
             allow_pickle = installed.allow_pickle
             if not allow_pickle:
                 _require_safetensors(installed.repo_id, snapshot)
-            self._evict(fit.count_parameters(snapshot) * fit.BYTES_PER_PARAMETER[quantize or dtype_name])
             emit(on_event, Log("load", f"Loading {repo_id} @ {installed.commit[:12]} on {device} ({dtype_name})"))
-            rss_before = _rss()
-            start = time.perf_counter()
-            model, processor = loader(snapshot, device=device, dtype=dtype, use_safetensors=not allow_pickle, **options)
+            try:
+                self._evict(fit.count_parameters(snapshot) * fit.BYTES_PER_PARAMETER[quantize or dtype_name])
+                rss_before = _rss()
+                start = time.perf_counter()
+                model, processor = loader(
+                    snapshot, device=device, dtype=dtype, **options, use_safetensors=not allow_pickle
+                )
+            except CreatorKitError:
+                raise
+            except Exception as error:  # a damaged file reads as anything: name it, or the error stands as it is
+                _raise_if_damaged(store, installed, error)
+                raise
             if quantize == "int8":
                 model = quantize_int8(model)
             loaded = LoadedModel(
@@ -260,6 +268,22 @@ def tensor_bytes(model: Any) -> int:
             seen.add(value.data_ptr())
             total += value.numel() * value.element_size()
     return total
+
+
+def _raise_if_damaged(store: ModelStore, installed: InstalledModel, error: Exception) -> None:
+    """After a failed load, re-hash the model's files; if any changed, raise IntegrityError with the fix."""
+    problems = store.verify(installed.repo_id).problems
+    if not problems:
+        return
+    repo_id = installed.repo_id
+    fix = {
+        "starter": "build it again with `creator-kit models starter --force`",
+        "custom": "make it again (train it, or register its folder again)",
+    }.get(installed.status, f"`creator-kit models remove {repo_id}`, then `creator-kit models download {repo_id}`")
+    raise IntegrityError(
+        f"{repo_id} could not be loaded ({type(error).__name__}): its files are damaged "
+        f"({'; '.join(problems[:3])}). To repair it: {fix}."
+    ) from error
 
 
 def _require_safetensors(repo_id: str, snapshot: Path) -> None:

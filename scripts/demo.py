@@ -12,6 +12,12 @@ import sys
 import time
 from pathlib import Path
 
+os.environ["HF_HUB_OFFLINE"] = "1"  # before huggingface_hub is imported: the libraries stay offline too
+
+import papermill
+
+import creator_kit as ck
+
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOK = ROOT / "notebooks" / "00_quickstart.ipynb"
 #: What the quickstart writes into the outputs folder, by kind (the newest file of this run is shown).
@@ -25,12 +31,24 @@ def newest(folder: Path, pattern: str, since: float) -> Path | None:
 
 
 def main() -> int:
-    os.environ["HF_HUB_OFFLINE"] = "1"  # before huggingface_hub is imported: the libraries stay offline too
-    import papermill
-
-    import creator_kit as ck
-
     settings = ck.configure(offline=True)
+    try:
+        run_demo(settings)
+    except ck.CreatorKitError as error:
+        print(f"demo: error: {error}", file=sys.stderr)
+        return error.exit_code
+    except papermill.PapermillExecutionError as error:
+        print(
+            f"demo: the quickstart failed in cell [{error.exec_count}]: {error.ename}: {error.evalue}\n"
+            f"The executed notebook, with the whole error, is {settings.outputs_dir / NOTEBOOK.name}",
+            file=sys.stderr,
+        )
+        return 1
+    return 0
+
+
+def run_demo(settings: ck.Settings) -> None:
+    """Choose (or build) the models, run the quickstart, and say where everything is."""
     print(f"Creator Kit demo: {NOTEBOOK.relative_to(ROOT)}, headless and offline, models in {settings.models_dir}")
     reporter = ck.TqdmReporter(file=sys.stdout)
     models = ck.choose_models(["text-generation", "text-to-image"], on_event=reporter)
@@ -53,7 +71,6 @@ def main() -> int:
     for kind, pattern in OUTPUTS.items():
         print(f"  {kind + ':':<18} {newest(settings.outputs_dir, pattern, started)}")
     print("Open the notebook with `make lab` to use the panels; `creator-kit models catalog` lists real models.")
-    return 0
 
 
 if __name__ == "__main__":

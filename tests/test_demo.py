@@ -37,3 +37,19 @@ def test_demo_runs_the_quickstart_offline_on_downloaded_models_and_lists_the_out
     panels = [o for c in notebook.cells for o in c.get("outputs", []) if WIDGET in o.get("data", {})]
     assert len(panels) == 5  # model browser, text, image and video previewers, training monitor
     assert installed_store.get("local/quickstart").status == "custom"
+
+
+def test_a_failing_quickstart_ends_the_demo_with_one_clear_error_and_the_notebook_kept(installed_store, tmp_path):
+    weights = Path(installed_store.get(TINY_GPT2).path) / "model.safetensors"
+    weights.resolve().write_bytes(b"not safetensors")  # installed, but its weights are broken
+    outputs = tmp_path / "demo-outputs"
+    environment = {**os.environ, "CREATOR_KIT_MODELS_DIR": str(installed_store.models_dir)}
+    environment["CREATOR_KIT_OUTPUTS_DIR"] = str(outputs)
+    run = subprocess.run([sys.executable, str(DEMO)], env=environment, capture_output=True, text=True, timeout=600)
+
+    assert run.returncode == 1 and "Traceback" not in run.stderr, run.stdout[-3000:] + run.stderr[-3000:]
+    message = run.stderr.strip().splitlines()[-2:]
+    assert message[0].startswith("demo: the quickstart failed in cell [") and "IntegrityError" in message[0]
+    assert f"{TINY_GPT2} could not be loaded" in message[0] and "files are damaged" in message[0]
+    assert message[1] == f"The executed notebook, with the whole error, is {outputs / '00_quickstart.ipynb'}"
+    assert (outputs / "00_quickstart.ipynb").is_file()

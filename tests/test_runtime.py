@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 
 import pytest
 import torch
@@ -10,7 +11,13 @@ from conftest import PICKLE_ONLY, TINY_GPT2
 from tiny_models import write_random_safetensors
 
 from creator_kit import runtime, text
-from creator_kit.errors import InvalidInputError, ModelNotInstalledError, UnsafeWeightsError, WrongTaskError
+from creator_kit.errors import (
+    IntegrityError,
+    InvalidInputError,
+    ModelNotInstalledError,
+    UnsafeWeightsError,
+    WrongTaskError,
+)
 from creator_kit.events import Done, Log
 
 
@@ -180,3 +187,22 @@ def test_memory_budget_comes_from_the_environment(monkeypatch):
     reset_settings()
     with pytest.raises(InvalidInputError, match="CREATOR_KIT_MEMORY_BUDGET"):
         Runtime().budget_bytes  # noqa: B018
+
+
+def test_a_model_whose_files_were_damaged_fails_to_load_with_the_fix(installed_store):
+    runtime.unload_all()
+    weights = Path(installed_store.get(TINY_GPT2).path) / "model.safetensors"
+    weights.resolve().write_bytes(b"not safetensors")
+
+    with pytest.raises(IntegrityError, match="damaged") as raised:
+        text.load_model(TINY_GPT2)
+    assert "model.safetensors" in str(raised.value) and f"models download {TINY_GPT2}" in str(raised.value)
+    assert TINY_GPT2 not in runtime.loaded()
+
+
+def test_a_load_failure_of_sound_files_stands_as_it_is(installed_store):
+    def failing_loader(path, **options):
+        raise RuntimeError("this architecture needs a newer library")
+
+    with pytest.raises(RuntimeError, match="newer library"):
+        runtime.load(TINY_GPT2, task="text-generation", loader=failing_loader)
