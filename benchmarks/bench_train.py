@@ -135,7 +135,7 @@ The ratio {verdict} the target. {noise} The monitored side does more work by des
 and per log, a greedy {config.sample_tokens}-token sample at each of the {args.steps // config.eval_every}
 evaluations, and the panel's render thread, which updated the widgets at most every
 {REDRAW_INTERVAL_S} s and redrew the plot {", ".join(map(str, redraw_counts))} times per run (the plot is
-throttled so that drawing takes at most {PLOT_TIME_SHARE:.0%} of the time: matplotlib holds the GIL while it
+throttled so that drawing takes at most {PLOT_TIME_SHARE:.1%} of the time: matplotlib holds the GIL while it
 draws).
 """
     print(report)

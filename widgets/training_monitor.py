@@ -35,7 +35,7 @@ from creator_kit.train import TrainingConfig, TrainingResult, last_checkpoint, t
 
 REDRAW_INTERVAL_S = 0.4
 #: Most of the time the plot may take while training runs (it holds the GIL while matplotlib draws).
-PLOT_TIME_SHARE = 0.05
+PLOT_TIME_SHARE = 0.025
 SAMPLES_SHOWN = 4
 
 
