@@ -15,6 +15,7 @@ is a loose echo of the corpus. Starters already in the store are kept unless ``f
 
 from __future__ import annotations
 
+import secrets
 import shutil
 import tempfile
 import time
@@ -75,7 +76,9 @@ def _build_text(scratch: Path, on_event: EventCallback | None) -> tuple[Path, di
     with quiet("transformers"):
         untrained = build_gpt2(scratch / "untrained", lines, seed=SEED, **GPT2_SIZE)
     base = store.register_local("starter-text-untrained", untrained, task="text-generation", source=SOURCE)
-    run_name = f"starter-text-build-{scratch.name[-8:]}"  # a throwaway run that no user run can share
+    # A throwaway run that no user run can share. Hex only: a temp folder's name may end in "_", which no
+    # model id may.
+    run_name = f"starter-text-build-{secrets.token_hex(4)}"
     config = TrainingConfig(model=base.repo_id, data=str(CORPUS), name=run_name, seed=SEED, **TRAINING)
     try:
         result = train(config, store=store, on_event=on_event)
