@@ -106,21 +106,30 @@ class ImageResult:
         return ImageResult([self.images[index]], self.image_manifest(index), self.elapsed_s)
 
 
+def open_pipeline(class_name: str, path: Path, *, dtype: torch.dtype, use_safetensors: bool, kind: str) -> Any:
+    """diffusers' `class_name` from a local model folder, quietly and without its step bar; WrongTaskError if
+    the folder does not hold one (`kind` names what was expected)."""
+    try:
+        with quiet("transformers", "diffusers"):
+            import diffusers
+
+            pipeline = getattr(diffusers, class_name).from_pretrained(
+                path, dtype=dtype, use_safetensors=use_safetensors, local_files_only=True
+            )
+    except (ValueError, OSError) as exc:
+        raise WrongTaskError(f"The model in {path} is not a {kind}: {exc}".split("\n")[0]) from exc
+    pipeline.set_progress_bar_config(disable=True)
+    return pipeline
+
+
 def load_pipeline(path: Path, *, device: str, dtype: torch.dtype, use_safetensors: bool) -> tuple[Any, Any]:
     """A diffusers text-to-image pipeline and its own scheduler, from a local model folder (the runtime's loader).
 
     The scheduler is kept as the LoadedModel's `processor`, so a run that picks another one can go back to it.
     """
-    try:
-        with quiet("transformers", "diffusers"):
-            from diffusers import AutoPipelineForText2Image
-
-            pipeline = AutoPipelineForText2Image.from_pretrained(
-                path, dtype=dtype, use_safetensors=use_safetensors, local_files_only=True
-            )
-    except (ValueError, OSError) as exc:
-        raise WrongTaskError(f"The model in {path} is not a text-to-image pipeline: {exc}".split("\n")[0]) from exc
-    pipeline.set_progress_bar_config(disable=True)
+    pipeline = open_pipeline(
+        "AutoPipelineForText2Image", path, dtype=dtype, use_safetensors=use_safetensors, kind="text-to-image pipeline"
+    )
     return pipeline.to(device), pipeline.scheduler
 
 

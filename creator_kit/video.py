@@ -45,7 +45,6 @@ from creator_kit import manifest as manifests
 from creator_kit.config import get_settings
 from creator_kit.errors import CancelledError, InvalidInputError, WrongTaskError
 from creator_kit.events import Done, EventCallback, Log, Metric, Preview, Progress, emit
-from creator_kit.quiet import quiet
 from creator_kit.store import ModelStore
 
 if TYPE_CHECKING:
@@ -139,18 +138,11 @@ class VideoResult:
 
 def load_pipeline(path: Path, *, device: str, dtype: torch.dtype, use_safetensors: bool) -> tuple[Any, Any]:
     """A diffusers text-to-video pipeline from a local model folder (the runtime's loader)."""
-    try:
-        with quiet("transformers", "diffusers"):
-            from diffusers import DiffusionPipeline
-
-            pipeline = DiffusionPipeline.from_pretrained(
-                path, dtype=dtype, use_safetensors=use_safetensors, local_files_only=True
-            )
-    except (ValueError, OSError) as exc:
-        raise WrongTaskError(f"The model in {path} is not a diffusers video pipeline: {exc}".split("\n")[0]) from exc
+    pipeline = image.open_pipeline(
+        "DiffusionPipeline", path, dtype=dtype, use_safetensors=use_safetensors, kind="diffusers video pipeline"
+    )
     if "num_frames" not in inspect.signature(pipeline.__call__).parameters:
         raise WrongTaskError(f"The model in {path} ({type(pipeline).__name__}) does not make videos.")
-    pipeline.set_progress_bar_config(disable=True)
     return pipeline.to(device), None
 
 
