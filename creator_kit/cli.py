@@ -343,7 +343,7 @@ def cmd_train_text(args: argparse.Namespace) -> int:
 
 #: JupyterLab asks jupyter.org for news and newer versions, and PyPI for extensions; Creator Kit turns all three off.
 LAB_PRIVACY = [
-    "--LabApp.news_url=",
+    "--LabApp.news_url=None",  # None, not "": JupyterLab turns the feed off only for None
     "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
     "--LabApp.extension_manager=readonly",
 ]

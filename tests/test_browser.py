@@ -33,6 +33,7 @@ from playwright.sync_api import Locator, Page, expect, sync_playwright
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 from creator_kit import ModelStore
+from creator_kit.cli import LAB_PRIVACY
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -111,8 +112,7 @@ def start_lab(root: Path, state: Path, env: dict[str, str]) -> tuple[subprocess.
         "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}", "--ServerApp.port_retries=0",
         f"--ServerApp.root_dir={root}", f"--IdentityProvider.token={lab.token}",
         f"--LabApp.user_settings_dir={settings}", f"--LabApp.workspaces_dir={state / 'workspaces'}",
-        "--LabApp.news_url=None", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
-        "--LabApp.extension_manager=readonly", f"--NotebookNotary.data_dir={state / 'notary'}",
+        *LAB_PRIVACY, f"--NotebookNotary.data_dir={state / 'notary'}",
     ]  # fmt: skip
     log_path = state / "jupyter.log"
     with log_path.open("w") as log:

@@ -149,3 +149,15 @@ def test_lab_starts_jupyterlab_on_the_notebooks_with_news_and_update_checks_off(
     assert f"--ServerApp.root_dir={tmp_path / 'notebooks'}" in command
     assert {*cli.LAB_PRIVACY, "--ServerApp.port=8899", "--no-browser"} <= set(command)
     assert os.environ["CREATOR_KIT_MODELS_DIR"] == str(tmp_path / "store")  # the notebooks' kernels use it too
+
+
+def test_lab_privacy_flags_turn_news_update_checks_and_the_extension_manager_off():
+    from jupyterlab.handlers.announcements import NeverCheckForUpdate
+    from jupyterlab.labapp import LabApp
+
+    from creator_kit.cli import LAB_PRIVACY
+
+    app = LabApp()
+    app.parse_command_line(LAB_PRIVACY)
+    assert app.news_url is None  # "" would still fetch: JupyterLab disables the feed only for None
+    assert app.check_for_updates_class is NeverCheckForUpdate and app.extension_manager == "readonly"
