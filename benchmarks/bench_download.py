@@ -309,7 +309,7 @@ class Resume:
 
 def interrupted_download(endpoint: str, models: Path, expected: Published) -> Path:
     """Run the CLI download in a subprocess and SIGKILL it once the partial blob passes 50%; returns the part."""
-    from creator_kit.store import repo_folder_name
+    from creator_kit.cache import repo_folder_name
 
     part = models / repo_folder_name(REPO_ID) / "blobs" / f"{expected.sha256}.incomplete"
     env = dict(os.environ, HF_ENDPOINT=endpoint)
@@ -333,7 +333,8 @@ def interrupted_download(endpoint: str, models: Path, expected: Published) -> Pa
 
 def resume_store_via_olah(proxy: CountingProxy, models: Path, kept: int, expected: Published) -> Resume:
     """Resume with ModelStore.download, HF_ENDPOINT pointing at the counting relay in front of olah."""
-    from creator_kit.store import ModelStore, repo_folder_name
+    from creator_kit.cache import repo_folder_name
+    from creator_kit.store import ModelStore
 
     os.environ["HF_ENDPOINT"] = proxy.endpoint
     proxy.reset()

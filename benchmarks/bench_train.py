@@ -55,7 +55,7 @@ def main() -> None:
     from transformers.utils import logging as transformers_logging
 
     from creator_kit.config import configure
-    from creator_kit.fit import count_parameters
+    from creator_kit.sizing import count_parameters
     from creator_kit.store import ModelStore
     from creator_kit.train import TrainingConfig, prepare
     from widgets.training_monitor import PLOT_TIME_SHARE, REDRAW_INTERVAL_S, TrainingMonitor

@@ -1,6 +1,6 @@
 """Video: the engine's MP4 encode against raw `imageio_ffmpeg.write_frames`, and a storyboard run split by stage.
 
-1. Encode: the same N frames (numpy arrays) through `compose.encode_mp4` (what `video.generate` uses:
+1. Encode: the same N frames (numpy arrays) through `frames.encode_mp4` (what `video.generate` uses:
    H.264, yuv420p, frame hashing for the manifest) and through `imageio_ffmpeg.write_frames` with the
    same codec settings; moviepy's `ImageSequenceClip.write_videofile` is timed too, for reference.
    Alternating order, median of the repeats; target: raw / engine >= 0.8.
@@ -28,7 +28,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 from tiny_models import build_stable_diffusion  # noqa: E402
 
-from creator_kit import compose, configure, video  # noqa: E402
+from creator_kit import configure, video  # noqa: E402
+from creator_kit.frames import encode_mp4  # noqa: E402
 from creator_kit.store import ModelStore  # noqa: E402
 
 SECTION = "## Video"
@@ -67,7 +68,7 @@ def raw_encode(frames: list[np.ndarray], path: Path) -> None:
 
 
 def engine_encode(frames: list[np.ndarray], path: Path) -> None:
-    compose.encode_mp4(iter(frames), path, size=(WIDTH, HEIGHT), fps=FPS)
+    encode_mp4(iter(frames), path, size=(WIDTH, HEIGHT), fps=FPS)
 
 
 def moviepy_encode(frames: list[np.ndarray], path: Path) -> None:
@@ -111,7 +112,7 @@ def main() -> int:
     parser.add_argument("--no-write", action="store_true", help="print only; leave RESULTS.md alone")
     args = parser.parse_args()
     frames = test_frames()
-    methods = {"raw imageio_ffmpeg.write_frames": raw_encode, "compose.encode_mp4 (engine)": engine_encode}
+    methods = {"raw imageio_ffmpeg.write_frames": raw_encode, "frames.encode_mp4 (engine)": engine_encode}
     with tempfile.TemporaryDirectory(prefix="bench-video-") as scratch:
         scratch = Path(scratch)
         times: dict[str, list[float]] = {name: [] for name in methods}

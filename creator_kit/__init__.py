@@ -1,12 +1,15 @@
 """Creator Kit: a local, open-source generative AI workbench for Jupyter.
 
 Importing this package is cheap: torch, transformers and diffusers load only when a model does.
+The panels in `widgets` use only what this module exports.
 """
 
 import importlib
 from typing import Any
 
-from creator_kit.catalog import TASKS, CatalogEntry
+from creator_kit import files, text_params, validate
+from creator_kit.cache import InstalledModel, VerifyReport
+from creator_kit.catalog import TASKS, TEXT_GENERATION, TEXT_TO_IMAGE, TEXT_TO_VIDEO, CatalogEntry
 from creator_kit.config import Settings, configure, get_settings
 from creator_kit.errors import (
     CancelledError,
@@ -23,9 +26,10 @@ from creator_kit.errors import (
     UnsafeWeightsError,
     WrongTaskError,
 )
-from creator_kit.events import Done, Event, EventCallback, Log, Metric, Preview, Progress, TqdmReporter
-from creator_kit.fit import ModelInfo
-from creator_kit.store import InstalledModel, ModelStore, VerifyReport, human_size
+from creator_kit.events import Done, Eta, Event, EventCallback, Log, Metric, Preview, Progress, TqdmReporter
+from creator_kit.sizing import ModelInfo, human_size
+from creator_kit.store import ModelStore
+from creator_kit.text_params import GenerationParams
 
 __version__ = "0.1.0"
 
@@ -37,6 +41,9 @@ _LAZY = {
     "build_starters": ("creator_kit.starter", "build_starters"),
     "choose_models": ("creator_kit.starter", "choose_models"),
     "TrainingConfig": ("creator_kit.train", "TrainingConfig"),
+    "TrainingResult": ("creator_kit.train", "TrainingResult"),
+    "reproduce": ("creator_kit.manifest", "reproduce"),
+    "Reproduction": ("creator_kit.manifest", "Reproduction"),
     "ImageResult": ("creator_kit.image", "ImageResult"),
     "video": ("creator_kit.video", None),
     "VideoResult": ("creator_kit.video", "VideoResult"),
@@ -44,7 +51,6 @@ _LAZY = {
     "manifest": ("creator_kit.manifest", None),
     "generate": ("creator_kit.text", "generate"),
     "stream": ("creator_kit.text", "stream"),
-    "GenerationParams": ("creator_kit.text", "GenerationParams"),
     "TextResult": ("creator_kit.text", "TextResult"),
     "LoadedModel": ("creator_kit.runtime", "LoadedModel"),
     "Manifest": ("creator_kit.manifest", "Manifest"),
@@ -61,10 +67,14 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "TASKS",
+    "TEXT_GENERATION",
+    "TEXT_TO_IMAGE",
+    "TEXT_TO_VIDEO",
     "CancelledError",
     "CatalogEntry",
     "CreatorKitError",
     "Done",
+    "Eta",
     "Event",
     "EventCallback",
     "GenerationParams",
@@ -86,11 +96,13 @@ __all__ = [
     "OfflineError",
     "Preview",
     "Progress",
+    "Reproduction",
     "Settings",
     "TextResult",
     "TqdmReporter",
     "TrainingConfig",
     "TrainingDivergedError",
+    "TrainingResult",
     "UnsafeWeightsError",
     "VerifyReport",
     "VideoResult",
@@ -99,13 +111,18 @@ __all__ = [
     "build_starters",
     "choose_models",
     "configure",
+    "files",
     "generate",
     "get_settings",
     "human_size",
     "image",
     "manifest",
+    "reproduce",
     "runtime",
     "stream",
     "text",
+    "text_params",
+    "train",
+    "validate",
     "video",
 ]

@@ -10,6 +10,7 @@ from pathlib import Path
 from creator_kit.errors import InvalidInputError
 
 TASKS = ("text-generation", "text-to-image", "text-to-video")
+TEXT_GENERATION, TEXT_TO_IMAGE, TEXT_TO_VIDEO = TASKS
 CATALOG_FILE = Path(__file__).with_name("catalog.json")
 
 

@@ -15,11 +15,13 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from creator_kit.cache import InstalledModel
 from creator_kit.catalog import TASKS
 from creator_kit.config import configure
 from creator_kit.errors import CreatorKitError, IntegrityError, InvalidInputError
 from creator_kit.events import TqdmReporter
-from creator_kit.store import InstalledModel, ModelStore, human_size
+from creator_kit.sizing import human_size
+from creator_kit.store import ModelStore
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -68,11 +70,8 @@ def _models_table(models: list[InstalledModel]) -> None:
 def cmd_starter(args: argparse.Namespace) -> int:
     from creator_kit.starter import build_starters
 
-    reporter = TqdmReporter(file=sys.stderr)
-    try:
+    with TqdmReporter(file=sys.stderr) as reporter:
         models = build_starters(force=args.force, on_event=reporter)
-    finally:
-        reporter.close()
     if args.json:
         _print_json([m.to_dict() for m in models])
     else:
@@ -86,11 +85,8 @@ def cmd_starter(args: argparse.Namespace) -> int:
 
 
 def cmd_download(args: argparse.Namespace) -> int:
-    reporter = TqdmReporter(file=sys.stderr)
-    try:
+    with TqdmReporter(file=sys.stderr) as reporter:
         model = ModelStore().download(args.repo_id, args.revision, allow_pickle=args.allow_pickle, on_event=reporter)
-    finally:
-        reporter.close()
     print(f"{model.repo_id} @ {model.commit[:12]}: {model.status}, {human_size(model.size_on_disk)} in {model.path}")
     return 0
 
@@ -187,8 +183,7 @@ def cmd_generate_image(args: argparse.Namespace) -> int:
         "seed": args.seed,
         "batch": args.batch,
     }
-    reporter = TqdmReporter(file=sys.stderr)
-    try:
+    with TqdmReporter(file=sys.stderr) as reporter:
         result = image.generate(
             args.prompt,
             model=args.model,
@@ -196,8 +191,6 @@ def cmd_generate_image(args: argparse.Namespace) -> int:
             on_event=reporter,
             **{key: value for key, value in params.items() if value is not None},
         )
-    finally:
-        reporter.close()
     paths = result.save(out.parent, name=out.stem)
     if args.json:
         _print_json(
@@ -210,37 +203,10 @@ def cmd_generate_image(args: argparse.Namespace) -> int:
     return 0
 
 
-def read_storyboard(path: str) -> dict[str, Any]:
-    """A storyboard file: a JSON list of scenes, or an object with "scenes" (and optionally "idea").
-
-    A scene is a prompt, or ``{"prompt": ..., "seconds": ..., "caption": ...}``: seconds given for every scene or
-    none; a scene without a caption has none.
-    """
-    try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InvalidInputError(f"Cannot read the storyboard {path}: {exc}") from exc
-    if isinstance(data, list):
-        data = {"scenes": data}
-    usage = f'{path}: expected a list of scenes, or {{"scenes": [...], "idea": "..."}}; a scene is a prompt or '
-    usage += '{"prompt": ..., "seconds": ..., "caption": ...}.'
-    if not isinstance(data, dict) or not isinstance(data.get("scenes"), list) or set(data) - {"scenes", "idea"}:
-        raise InvalidInputError(usage)
-    scenes = [scene if isinstance(scene, dict) else {"prompt": scene} for scene in data["scenes"]]
-    if any(set(scene) - {"prompt", "seconds", "caption"} or "prompt" not in scene for scene in scenes):
-        raise InvalidInputError(usage)
-    story = {"idea": data.get("idea", ""), "scenes": [scene["prompt"] for scene in scenes]}
-    if any("seconds" in scene for scene in scenes):
-        story["scene_seconds"] = [scene.get("seconds") for scene in scenes]
-    if any("caption" in scene for scene in scenes):
-        story["caption_texts"] = [scene.get("caption", "") for scene in scenes]
-    return story
-
-
 def cmd_generate_video(args: argparse.Namespace) -> int:
-    from creator_kit import video
+    from creator_kit import storyboard, video
 
-    story = read_storyboard(args.storyboard) if args.storyboard else {"idea": args.prompt}
+    story = storyboard.read_file(args.storyboard) if args.storyboard else storyboard.Story(args.prompt or "")
     options = {
         "n_scenes": args.scenes,
         "duration": args.duration,
@@ -254,12 +220,12 @@ def cmd_generate_video(args: argparse.Namespace) -> int:
     reporter = TqdmReporter(file=sys.stderr)
     try:
         result = video.generate(
-            story.get("idea", ""),
+            story.idea,
             model=args.model,
             text_model=args.text_model,
-            scenes=story.get("scenes"),
-            scene_seconds=story.get("scene_seconds"),
-            caption_texts=story.get("caption_texts"),
+            scenes=story.scenes,
+            scene_seconds=story.scene_seconds,
+            caption_texts=story.caption_texts,
             captions=args.captions,
             gif=args.gif,
             out=args.out,
@@ -282,31 +248,11 @@ def cmd_generate_video(args: argparse.Namespace) -> int:
 
 
 def cmd_reproduce(args: argparse.Namespace) -> int:
-    from creator_kit import image, manifest, text
+    from creator_kit.manifest import reproduce
 
-    record = manifest.read(args.file)
-    if record.kind == "image":
-        from PIL import Image
-
-        with Image.open(args.file) as original:
-            matches = image.replay(record).image.tobytes() == original.convert("RGB").tobytes()
-    elif record.kind == "text":
-        saved = Path(args.file).with_suffix(".txt").read_text(encoding="utf-8")
-        matches = "\n\n".join(text.replay(record).texts) == saved  # as TextResult.save writes them
-    elif record.kind == "video":
-        import tempfile
-
-        from creator_kit import video
-
-        with tempfile.TemporaryDirectory(prefix="creator-kit-reproduce-") as scratch:
-            again = video.replay(record, out=Path(scratch) / "again.mp4")
-        # Frames are compared before encoding (their sha256 is in the manifest): encoders need not give equal bytes.
-        matches = again.manifest.parameters["frames_sha256"] == record.parameters["frames_sha256"]
-    else:
-        raise InvalidInputError(f"Reproducing {record.kind} outputs is not supported; image, text and video are.")
-    verdict = "reproduced exactly" if matches else "DIFFERS from the original"
-    print(f"{args.file}: {record.kind} from {record.model} @ {record.revision[:12]}, seed {record.seed}: {verdict}")
-    return 0 if matches else 1
+    reproduction = reproduce(args.file)
+    print(reproduction.summary())
+    return 0 if reproduction.matches else 1
 
 
 def cmd_train_text(args: argparse.Namespace) -> int:
@@ -328,12 +274,24 @@ def cmd_train_text(args: argparse.Namespace) -> int:
         lora=args.lora,
         **{key: value for key, value in options.items() if value is not None},
     )
-    reporter = TqdmReporter(file=sys.stderr)
-    try:
-        result = train.train(config, resume=args.resume, on_event=reporter)
-    finally:
-        reporter.close()
-    if args.json:
+    return _train(config, resume=args.resume, as_json=args.json)
+
+
+def cmd_train_config(args: argparse.Namespace) -> int:
+    from creator_kit import train
+
+    return _train(train.TrainingConfig.from_json(args.config), resume=args.resume, as_json=args.json)
+
+
+def _train(config: Any, *, resume: bool, as_json: bool) -> int:
+    """Run `config` with progress on stderr; print the new model's line (or its --json) on the main process."""
+    from creator_kit import train
+
+    with TqdmReporter(file=sys.stderr) as reporter:
+        result = train.train(config, resume=resume, on_event=reporter)
+    if result.model is None:  # not the main process of a distributed run: rank 0 reports
+        return 0
+    if as_json:
         _print_json(result.to_dict())
         return 0
     metrics = ", ".join(f"{name} {value:.4g}" for name, value in result.metrics.items())
@@ -487,6 +445,12 @@ def build_parser() -> argparse.ArgumentParser:
     train_text.add_argument("--resume", action="store_true", help="continue the run from its last checkpoint")
     train_text.add_argument("--json", action="store_true")
     train_text.set_defaults(handler=cmd_train_text)
+
+    train_config = trainer.add_parser("config", help="run a TrainingConfig JSON file (also under accelerate launch)")
+    train_config.add_argument("config", help="a TrainingConfig as JSON (TrainingConfig.to_json())")
+    train_config.add_argument("--resume", action="store_true", help="continue the run from its last checkpoint")
+    train_config.add_argument("--json", action="store_true")
+    train_config.set_defaults(handler=cmd_train_config)
     return parser
 
 

@@ -11,15 +11,15 @@ from __future__ import annotations
 
 import itertools
 import json
-import random
 import threading
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from creator_kit import manifest as manifests
-from creator_kit import runtime
+from creator_kit import runtime, validate
+from creator_kit.catalog import TEXT_TO_IMAGE
 from creator_kit.errors import CancelledError, InvalidInputError, WrongTaskError
 from creator_kit.events import Done, EventCallback, Preview, Progress, emit
 from creator_kit.quiet import quiet
@@ -27,12 +27,12 @@ from creator_kit.store import ModelStore
 
 if TYPE_CHECKING:
     import torch
+    from diffusers import DiffusionPipeline, SchedulerMixin
     from PIL import Image
 
-TASK = "text-to-image"
+TASK = TEXT_TO_IMAGE
 MIN_SIZE, MAX_SIZE = 16, 2048
-MAX_STEPS, MAX_BATCH = 200, 16
-MAX_SEED = 2**32 - 1
+MAX_STEPS, MAX_BATCH, MAX_GUIDANCE = 200, 16, 30.0
 
 #: Latent channel -> RGB projections used for previews (the factors ComfyUI and A1111 use).
 SD_LATENT_RGB = (
@@ -47,6 +47,10 @@ SDXL_LATENT_RGB = (
     (0.1076, 0.1111, -0.0362),
     (-0.3165, -0.2492, -0.2188),
 )
+
+
+#: A diffusers text-to-image pipeline and the scheduler it came with (restored when a run asks for no other).
+ImageModel: TypeAlias = "runtime.LoadedModel[DiffusionPipeline, SchedulerMixin]"
 
 
 @dataclass(frozen=True)
@@ -133,12 +137,12 @@ def load_pipeline(path: Path, *, device: str, dtype: torch.dtype, use_safetensor
     return pipeline.to(device), pipeline.scheduler
 
 
-def load_model(model: str, *, device: str | None = None, on_event: EventCallback | None = None) -> runtime.LoadedModel:
+def load_model(model: str, *, device: str | None = None, on_event: EventCallback | None = None) -> ImageModel:
     """`model` loaded for text-to-image through the runtime's cache."""
     return runtime.load(model, task=TASK, loader=load_pipeline, device=device, on_event=on_event)
 
 
-def schedulers(model: str | runtime.LoadedModel, *, store: ModelStore | None = None) -> list[str]:
+def schedulers(model: str | ImageModel, *, store: ModelStore | None = None) -> list[str]:
     """Names of the schedulers `model` can sample with (diffusers' compatible scheduler classes).
 
     For a repo id this reads the model's scheduler configuration from the store; the weights are not loaded.
@@ -158,27 +162,27 @@ def check_params(params: ImageParams) -> ImageParams:
     """`params` with a seed filled in, or InvalidInputError saying what is allowed (None sizes stay None)."""
     if not isinstance(params.prompt, str) or not params.prompt.strip():
         raise InvalidInputError("The prompt must be non-empty text.")
-    for name, value in (("width", params.width), ("height", params.height)):
-        if value is not None and (not isinstance(value, int) or not MIN_SIZE <= value <= MAX_SIZE or value % 8):
-            raise InvalidInputError(f"{name} must be a multiple of 8 from {MIN_SIZE} to {MAX_SIZE}, not {value!r}.")
-    if not isinstance(params.steps, int) or not 1 <= params.steps <= MAX_STEPS:
-        raise InvalidInputError(f"steps must be a whole number from 1 to {MAX_STEPS}, not {params.steps!r}.")
-    if not isinstance(params.guidance, int | float) or not 0 <= params.guidance <= 30:
-        raise InvalidInputError(f"guidance must be a number from 0 to 30, not {params.guidance!r}.")
-    if not isinstance(params.batch, int) or not 1 <= params.batch <= MAX_BATCH:
-        raise InvalidInputError(f"batch must be a whole number from 1 to {MAX_BATCH}, not {params.batch!r}.")
-    seed = params.seed
-    if seed is None:
-        seed = random.randrange(MAX_SEED - MAX_BATCH)
-    elif not isinstance(seed, int) or not 0 <= seed <= MAX_SEED - MAX_BATCH:
-        raise InvalidInputError(f"seed must be a whole number from 0 to {MAX_SEED - MAX_BATCH}, not {seed!r}.")
-    return replace(params, seed=seed)
+    for name in ("width", "height"):
+        check_size(name, getattr(params, name), MAX_SIZE, optional=True)
+    validate.whole_number("steps", params.steps, 1, MAX_STEPS)
+    validate.number("guidance", params.guidance, 0, MAX_GUIDANCE)
+    validate.whole_number("batch", params.batch, 1, MAX_BATCH)
+    seed = validate.seed(params.seed)
+    return replace(params, seed=validate.random_seed() if seed is None else seed)
+
+
+def check_size(name: str, value: Any, high: int, *, optional: bool = False) -> None:
+    """InvalidInputError unless `value` is a multiple of 8 from MIN_SIZE to `high` (what diffusion models need)."""
+    if optional and value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int) or not MIN_SIZE <= value <= high or value % 8:
+        raise InvalidInputError(f"{name} must be a multiple of 8 from {MIN_SIZE} to {high}, not {value!r}.")
 
 
 def generate(
     prompt: str,
     *,
-    model: str | runtime.LoadedModel,
+    model: str | ImageModel,
     previews: bool = True,
     device: str | None = None,
     cancel: threading.Event | None = None,
@@ -193,10 +197,9 @@ def generate(
     """
     import torch
 
-    unknown = sorted(set(params) - set(ImageParams.__dataclass_fields__))
-    if unknown:
-        known = ", ".join(name for name in ImageParams.__dataclass_fields__ if name != "prompt")
-        raise InvalidInputError(f"Unknown image parameter(s) {', '.join(unknown)}. Known: {known}.")
+    validate.known_keywords(
+        params, [name for name in ImageParams.__dataclass_fields__ if name != "prompt"], "image parameter"
+    )
     checked = check_params(ImageParams(prompt=prompt, **params))
     loaded = loaded_model(model, device)
     pipeline = loaded.model
@@ -235,13 +238,16 @@ def generate(
     return result
 
 
+def call_from(record: manifests.Manifest) -> dict[str, Any]:
+    """The arguments of `generate` that render the picture of `record` again (the prompt first)."""
+    settings = {name: record.parameters[name] for name in ImageParams.__dataclass_fields__}
+    return dict(settings, model=record.model, device=record.parameters.get("device"))
+
+
 def replay(source: manifests.Manifest | str | Path, **overrides: Any) -> ImageResult:
     """Render an image manifest (or the PNG it is embedded in) again, optionally changing some parameters."""
-    record = source if isinstance(source, manifests.Manifest) else manifests.read(source)
-    if record.kind != "image":
-        raise InvalidInputError(f"This is a {record.kind} manifest; image.replay runs image manifests only.")
-    settings = {name: record.parameters[name] for name in ImageParams.__dataclass_fields__}
-    settings.update(model=record.model, device=record.parameters.get("device"), **overrides)
+    record = manifests.of_kind(source, "image")
+    settings = {**call_from(record), **overrides}
     result = generate(settings.pop("prompt"), **settings)
     index = record.parameters.get("batch_index")
     return result if index is None or "batch" in overrides else result.pick(index)
@@ -264,7 +270,7 @@ class SweepResult:
 def sweep(
     prompt: str,
     *,
-    model: str | runtime.LoadedModel,
+    model: str | ImageModel,
     axes: dict[str, list[Any]],
     cancel: threading.Event | None = None,
     on_event: EventCallback | None = None,
@@ -333,7 +339,7 @@ def _latent_rgb(pipeline: Any) -> torch.Tensor:
     return torch.tensor(factors, dtype=torch.float32, device=pipeline.device)
 
 
-def use_scheduler(loaded: runtime.LoadedModel, name: str | None) -> None:
+def use_scheduler(loaded: ImageModel, name: str | None) -> None:
     """Give the pipeline the scheduler class `name` built from the model's own configuration (None: the model's own)."""
     pipeline, own = loaded.model, loaded.processor
     if name is None or name == type(own).__name__:
@@ -348,11 +354,6 @@ def use_scheduler(loaded: runtime.LoadedModel, name: str | None) -> None:
         pipeline.scheduler = options[name].from_config(own.config)
 
 
-def loaded_model(model: str | runtime.LoadedModel, device: str | None = None) -> runtime.LoadedModel:
-    if isinstance(model, runtime.LoadedModel):
-        if model.task != TASK:
-            raise WrongTaskError(f"{model.repo_id} is loaded for {model.task}, not {TASK}.")
-        return model
-    if not isinstance(model, str):
-        raise InvalidInputError(f"model must be a model id such as 'segmind/tiny-sd', not {model!r}.")
-    return load_model(model, device=device)
+def loaded_model(model: str | ImageModel, device: str | None = None) -> ImageModel:
+    """`model` ready to render: a LoadedModel as it is, a repo id loaded on `device`."""
+    return runtime.resolve(model, task=TASK, load=lambda repo_id: load_model(repo_id, device=device))

@@ -21,15 +21,18 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import psutil
 
-from creator_kit import fit
+from creator_kit import sizing
+from creator_kit.cache import InstalledModel
+from creator_kit.catalog import catalog_entries
 from creator_kit.config import get_settings, select_device, select_dtype
 from creator_kit.errors import CreatorKitError, IntegrityError, InvalidInputError, UnsafeWeightsError, WrongTaskError
 from creator_kit.events import Done, EventCallback, Log, emit
-from creator_kit.store import PICKLE_SUFFIXES, InstalledModel, ModelStore
+from creator_kit.hub import PICKLE_SUFFIXES
+from creator_kit.store import ModelStore
 
 if TYPE_CHECKING:
     import torch
@@ -42,15 +45,24 @@ QUANTIZATIONS = ("int8",)
 DEFAULT_BUDGET_FRACTION = 0.5
 
 
+ModelT = TypeVar("ModelT")
+ProcessorT = TypeVar("ProcessorT")
+
+
 @dataclass
-class LoadedModel:
-    """A model in memory, ready to run: the model, its tokenizer or processor, and where it lives."""
+class LoadedModel(Generic[ModelT, ProcessorT]):
+    """A model in memory, ready to run, and where it lives.
+
+    What `model` and `processor` hold depends on the engine that loaded it, each of which names its own
+    kind (``text.TextModel``: a causal LM and its tokenizer; ``image.ImageModel``: a diffusers pipeline and
+    the scheduler it came with; ``video.VideoModel``: a text-to-video pipeline and no processor).
+    """
 
     repo_id: str
-    task: str
+    task: str  # the pipeline task it was loaded for (text-generation, text-to-image, text-to-video)
     commit: str
-    model: Any
-    processor: Any
+    model: ModelT
+    processor: ProcessorT
     device: str
     dtype: str
     quantize: str | None
@@ -147,7 +159,7 @@ class Runtime:
                 _require_safetensors(installed.repo_id, snapshot)
             emit(on_event, Log("load", f"Loading {repo_id} @ {installed.commit[:12]} on {device} ({dtype_name})"))
             try:
-                self._evict(fit.count_parameters(snapshot) * fit.BYTES_PER_PARAMETER[quantize or dtype_name])
+                self._evict(sizing.count_parameters(snapshot) * sizing.BYTES_PER_PARAMETER[quantize or dtype_name])
                 rss_before = _rss()
                 start = time.perf_counter()
                 model, processor = loader(
@@ -321,6 +333,18 @@ def load_installed(repo_id: str, *, store: ModelStore | None = None) -> LoadedMo
     if task not in ENGINES:
         raise WrongTaskError(f"{repo_id} has no known task ({task!r}), so no engine can load it.")
     return importlib.import_module(ENGINES[task]).load_model(repo_id)
+
+
+def resolve(model: str | LoadedModel, *, task: str, load: Callable[[str], LoadedModel]) -> LoadedModel:
+    """`model` ready to run for `task`: a LoadedModel as it is (if loaded for `task`), a repo id through `load`."""
+    if isinstance(model, LoadedModel):
+        if model.task != task:
+            raise WrongTaskError(f"{model.repo_id} is loaded for {model.task}, not {task}.")
+        return model
+    if not isinstance(model, str):
+        example = catalog_entries(task)[0].repo_id
+        raise InvalidInputError(f"model must be a model id such as {example!r} or a loaded model, not {model!r}.")
+    return load(model)
 
 
 default_runtime = Runtime()

@@ -24,12 +24,13 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from creator_kit.cache import InstalledModel
 from creator_kit.events import Done, EventCallback, Log, Progress, emit
 from creator_kit.quiet import quiet
-from creator_kit.store import InstalledModel, ModelStore
+from creator_kit.store import ModelStore
 from creator_kit.tiny import SDShape, build_gpt2, build_stable_diffusion, build_text_to_video
 
-TASK = "starter"
+OPERATION = "starter"
 SOURCE = "starter"
 DESCRIPTION = "Starter model for trying the workflow offline: download a real model for real results."
 CORPUS = Path(__file__).parent / "data" / "starter_corpus.txt"
@@ -122,24 +123,24 @@ def build_starters(
 ) -> list[InstalledModel]:
     """Build the starter models (those for `tasks`; default all) into `store` (default: the configured one).
 
-    Starters already installed are kept unless `force`. Events (task ``"starter"``): a Log line per model,
+    Starters already installed are kept unless `force`. Events (operation ``"starter"``): a Log line per model,
     Progress over the models, Done with the list; the text starter's training also reports its ``"train"`` events.
     """
     store = store or ModelStore()
     starters = [s for s in STARTERS if tasks is None or s.task in tasks]
     models = []
-    emit(on_event, Progress(TASK, 0, len(starters), unit="model"))
+    emit(on_event, Progress(OPERATION, 0, len(starters), unit="model"))
     for index, starter in enumerate(starters, start=1):
         if not force and store.is_installed(starter.repo_id):
-            emit(on_event, Log(TASK, f"{starter.repo_id}: already installed, kept"))
+            emit(on_event, Log(OPERATION, f"{starter.repo_id}: already installed, kept"))
             models.append(store.get(starter.repo_id))
         else:
-            emit(on_event, Log(TASK, f"{starter.repo_id}: building a tiny {starter.task} model"))
+            emit(on_event, Log(OPERATION, f"{starter.repo_id}: building a tiny {starter.task} model"))
             started = time.perf_counter()
             models.append(_install(store, starter, on_event))
-            emit(on_event, Log(TASK, f"{starter.repo_id}: built in {time.perf_counter() - started:.1f} s"))
-        emit(on_event, Progress(TASK, index, len(starters), unit="model"))
-    emit(on_event, Done(TASK, models))
+            emit(on_event, Log(OPERATION, f"{starter.repo_id}: built in {time.perf_counter() - started:.1f} s"))
+        emit(on_event, Progress(OPERATION, index, len(starters), unit="model"))
+    emit(on_event, Done(OPERATION, models))
     return models
 
 
@@ -161,18 +162,16 @@ def choose_models(
     """
     store = store or ModelStore()
     order = {entry.repo_id: index for index, entry in enumerate(store.catalog())}
-    downloaded = sorted(
-        (m for m in store.installed() if m.status == "downloaded"), key=lambda m: order.get(m.repo_id, len(order))
-    )
     chosen = {}
     for task in tasks:
-        chosen[task] = next((m.repo_id for m in downloaded if m.task == task), None)
+        downloaded = [m.repo_id for m in store.installed(task=task) if m.status == "downloaded"]
+        chosen[task] = min(downloaded, key=lambda repo_id: order.get(repo_id, len(order)), default=None)
     missing = [task for task, repo_id in chosen.items() if repo_id is None]
     if missing:
         notice = (
             f"No {' or '.join(missing)} model downloaded: using starter models, tiny and only for trying the "
             "workflow offline (`creator-kit models download <repo id>` for real results)."
         )
-        emit(on_event, Log(TASK, notice))
+        emit(on_event, Log(OPERATION, notice))
         chosen.update((model.task, model.repo_id) for model in build_starters(store, tasks=missing, on_event=on_event))
     return chosen

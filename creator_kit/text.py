@@ -17,12 +17,11 @@ the current token and returns what was written so far.
 
 from __future__ import annotations
 
-import random
 import threading
 import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +29,8 @@ import torch
 from transformers import (
     AutoModelForCausalLM,
     AutoTokenizer,
+    PreTrainedModel,
+    PreTrainedTokenizerBase,
     StoppingCriteria,
     StoppingCriteriaList,
     TextIteratorStreamer,
@@ -38,111 +39,19 @@ from transformers.generation.streamers import BaseStreamer
 
 from creator_kit import manifest as manifests
 from creator_kit import runtime
+from creator_kit.catalog import TEXT_GENERATION
 from creator_kit.errors import InvalidInputError, WrongTaskError
 from creator_kit.events import Done, EventCallback, Preview, Progress, emit
 from creator_kit.quiet import quiet
+from creator_kit.text_params import PARAMETER_NAMES, GenerationParams, resolve_params
+from creator_kit.text_params import PRESETS as PRESETS  # re-exported: text.PRESETS, text.add_preset
+from creator_kit.text_params import add_preset as add_preset
+from creator_kit.validate import random_seed
 
-TASK = "text-generation"
-MAX_NEW_TOKENS = 4096
-MAX_RETURN_SEQUENCES = 16
-MAX_SEED = 2**32 - 1
+TASK = TEXT_GENERATION
 Prompt = str | list[dict[str, str]]
-
-
-@dataclass(frozen=True)
-class GenerationParams:
-    """Every knob of a generation. The defaults are the ``balanced`` preset."""
-
-    max_new_tokens: int = 64
-    do_sample: bool = True
-    temperature: float = 0.7
-    top_k: int = 50
-    top_p: float = 0.9
-    repetition_penalty: float = 1.1
-    num_return_sequences: int = 1
-    stop: tuple[str, ...] = ()
-    seed: int | None = None
-
-    def __post_init__(self) -> None:
-        _check_int("max_new_tokens", self.max_new_tokens, 1, MAX_NEW_TOKENS)
-        if not isinstance(self.do_sample, bool):
-            raise InvalidInputError(f"do_sample must be True or False, not {self.do_sample!r}.")
-        _check_number("temperature", self.temperature, "a number > 0 (use do_sample=False for greedy decoding)")
-        _check_int("top_k", self.top_k, 0, None, "an integer >= 0 (0 turns top-k filtering off)")
-        _check_number("top_p", self.top_p, "a number > 0 and <= 1", upper=1.0)
-        _check_number("repetition_penalty", self.repetition_penalty, "a number > 0 (1.0 means no penalty)")
-        _check_int("num_return_sequences", self.num_return_sequences, 1, MAX_RETURN_SEQUENCES)
-        if self.num_return_sequences > 1 and not self.do_sample:
-            raise InvalidInputError("num_return_sequences > 1 needs do_sample=True: greedy decoding gives one text.")
-        if not isinstance(self.stop, tuple) or not all(isinstance(s, str) and s for s in self.stop):
-            raise InvalidInputError(f"stop must be a list of non-empty strings, not {self.stop!r}.")
-        if self.seed is not None:
-            _check_int("seed", self.seed, 0, MAX_SEED)
-
-    def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["stop"] = list(self.stop)
-        return data
-
-    def generate_kwargs(self) -> dict[str, Any]:
-        """The keyword arguments of transformers' ``generate`` for these parameters (no seed, no stop)."""
-        kwargs: dict[str, Any] = {
-            "max_new_tokens": self.max_new_tokens,
-            "do_sample": self.do_sample,
-            "repetition_penalty": self.repetition_penalty,
-            "num_return_sequences": self.num_return_sequences,
-        }
-        if self.do_sample:
-            kwargs.update(temperature=self.temperature, top_k=self.top_k, top_p=self.top_p)
-        return kwargs
-
-
-PARAMETER_NAMES = tuple(f.name for f in fields(GenerationParams))
-
-#: Named parameter sets; `add_preset` adds more. Unset parameters keep the GenerationParams defaults.
-PRESETS: dict[str, dict[str, Any]] = {
-    "precise": {"do_sample": False, "repetition_penalty": 1.1},
-    "balanced": {"do_sample": True, "temperature": 0.7, "top_k": 50, "top_p": 0.9, "repetition_penalty": 1.1},
-    "creative": {"do_sample": True, "temperature": 1.1, "top_k": 0, "top_p": 0.98, "repetition_penalty": 1.05},
-}
-
-
-def _check_int(name: str, value: Any, low: int, high: int | None, allowed: str | None = None) -> None:
-    ok = isinstance(value, int) and not isinstance(value, bool) and value >= low and (high is None or value <= high)
-    if not ok:
-        allowed = allowed or f"an integer from {low} to {high}"
-        raise InvalidInputError(f"{name} must be {allowed}, not {value!r}.")
-
-
-def _check_number(name: str, value: Any, allowed: str, upper: float | None = None) -> None:
-    ok = isinstance(value, int | float) and not isinstance(value, bool) and value > 0
-    if not ok or (upper is not None and value > upper):
-        raise InvalidInputError(f"{name} must be {allowed}, not {value!r}.")
-
-
-def resolve_params(preset: str | None = "balanced", **params: Any) -> GenerationParams:
-    """The parameters of `preset` (None: the defaults) with `params` on top, validated."""
-    unknown = sorted(set(params) - set(PARAMETER_NAMES))
-    if unknown:
-        raise InvalidInputError(
-            f"Unknown generation parameter(s) {', '.join(unknown)}; allowed: {', '.join(PARAMETER_NAMES)}."
-        )
-    if preset is not None and preset not in PRESETS:
-        raise InvalidInputError(f"Unknown preset {preset!r}; choose one of {', '.join(PRESETS)}.")
-    values = {**(PRESETS[preset] if preset else {}), **{k: v for k, v in params.items() if v is not None}}
-    if isinstance(values.get("stop"), str):
-        values["stop"] = (values["stop"],)
-    elif isinstance(values.get("stop"), list):
-        values["stop"] = tuple(values["stop"])
-    return GenerationParams(**values)
-
-
-def add_preset(name: str, **params: Any) -> None:
-    """Register (or replace) a named preset, e.g. ``add_preset("short", max_new_tokens=16, do_sample=False)``."""
-    if not isinstance(name, str) or not name.isidentifier():
-        raise InvalidInputError(f"A preset name must be a plain word (letters, digits, _), not {name!r}.")
-    resolve_params(None, **params)
-    PRESETS[name] = dict(params)
+#: A causal language model and its tokenizer, as the runtime holds them.
+TextModel = runtime.LoadedModel[PreTrainedModel, PreTrainedTokenizerBase]
 
 
 @dataclass
@@ -200,7 +109,7 @@ def load_causal_lm(path: Path, *, device: str, dtype: torch.dtype, use_safetenso
 
 def load_model(
     model: str, *, quantize: str | None = None, device: str | None = None, on_event: EventCallback | None = None
-) -> runtime.LoadedModel:
+) -> TextModel:
     """`model` loaded for text generation through the runtime's cache."""
     return runtime.load(model, task=TASK, loader=load_causal_lm, device=device, quantize=quantize, on_event=on_event)
 
@@ -212,7 +121,7 @@ def load_model(
 class _Job:
     """A prepared generation: the model, the inputs on its device, the parameters and the stop switches."""
 
-    loaded: runtime.LoadedModel
+    loaded: TextModel
     prompt: Prompt
     chat: bool
     preset: str | None
@@ -228,7 +137,7 @@ class _Job:
 
 def _prepare(
     prompt: Prompt,
-    model: str | runtime.LoadedModel,
+    model: str | TextModel,
     preset: str | None,
     chat: bool | None,
     quantize: str | None,
@@ -238,15 +147,10 @@ def _prepare(
 ) -> _Job:
     resolved = resolve_params(preset, **params)
     if resolved.seed is None:
-        resolved = replace(resolved, seed=random.randrange(MAX_SEED))
-    if isinstance(model, runtime.LoadedModel):
-        if model.task != TASK:
-            raise WrongTaskError(f"{model.repo_id} is loaded for {model.task}, not {TASK}.")
-        loaded = model
-    elif isinstance(model, str):
-        loaded = load_model(model, quantize=quantize, device=device)
-    else:
-        raise InvalidInputError(f"model must be a model id such as 'distilbert/distilgpt2', not {model!r}.")
+        resolved = replace(resolved, seed=random_seed())
+    loaded = runtime.resolve(
+        model, task=TASK, load=lambda repo_id: load_model(repo_id, quantize=quantize, device=device)
+    )
     tokenizer = loaded.processor
     use_chat = _use_chat(prompt, chat, tokenizer, loaded.repo_id)
     if use_chat:
@@ -375,7 +279,7 @@ def _result(job: _Job, output_ids: torch.Tensor, elapsed: float, first_token_s: 
 def generate(
     prompt: Prompt,
     *,
-    model: str | runtime.LoadedModel,
+    model: str | TextModel,
     preset: str | None = "balanced",
     chat: bool | None = None,
     quantize: str | None = None,
@@ -402,7 +306,7 @@ def generate(
 def stream(
     prompt: Prompt,
     *,
-    model: str | runtime.LoadedModel,
+    model: str | TextModel,
     preset: str | None = "balanced",
     chat: bool | None = None,
     quantize: str | None = None,
@@ -421,13 +325,10 @@ def stream(
     return TextStream(job, on_event)
 
 
-def replay(source: manifests.Manifest | str | Path, **overrides: Any) -> TextResult:
-    """Run a text manifest (or the sidecar of a saved result) again, optionally changing some parameters."""
-    record = source if isinstance(source, manifests.Manifest) else manifests.read(source)
-    if record.kind != "text":
-        raise InvalidInputError(f"This is a {record.kind} manifest; text.replay runs text manifests only.")
+def call_from(record: manifests.Manifest) -> dict[str, Any]:
+    """The arguments of `generate` that make the text of `record` again (the prompt first)."""
     stored = record.parameters
-    settings = {
+    return {
         "prompt": stored["prompt"],
         "model": record.model,
         "preset": None,
@@ -435,8 +336,12 @@ def replay(source: manifests.Manifest | str | Path, **overrides: Any) -> TextRes
         "quantize": stored["quantize"],
         "device": stored["device"],
         **{name: stored[name] for name in PARAMETER_NAMES},
-        **overrides,
     }
+
+
+def replay(source: manifests.Manifest | str | Path, **overrides: Any) -> TextResult:
+    """Run a text manifest (or the sidecar of a saved result) again, optionally changing some parameters."""
+    settings = {**call_from(manifests.of_kind(source, "text")), **overrides}
     return generate(settings.pop("prompt"), **settings)
 
 
@@ -460,7 +365,7 @@ class TextStream:
         return self._future is not None and not self._future.done()
 
     @property
-    def model(self) -> runtime.LoadedModel:
+    def model(self) -> TextModel:
         return self._job.loaded
 
     @property

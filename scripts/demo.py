@@ -50,9 +50,8 @@ def main() -> int:
 def run_demo(settings: ck.Settings) -> None:
     """Choose (or build) the models, run the quickstart, and say where everything is."""
     print(f"Creator Kit demo: {NOTEBOOK.relative_to(ROOT)}, headless and offline, models in {settings.models_dir}")
-    reporter = ck.TqdmReporter(file=sys.stdout)
-    models = ck.choose_models(["text-generation", "text-to-image"], on_event=reporter)
-    reporter.close()
+    with ck.TqdmReporter(file=sys.stdout) as reporter:
+        models = ck.choose_models([ck.TEXT_GENERATION, ck.TEXT_TO_IMAGE], on_event=reporter)
     print(f"Models: {models['text-generation']} (text), {models['text-to-image']} (image and video)")
 
     started = time.time()

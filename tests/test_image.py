@@ -163,7 +163,7 @@ def test_sweep_renders_every_combination_into_a_labelled_sheet(installed_store, 
     assert cell.tobytes() == result.cells[5][1].image.tobytes()
     label_strip = np.asarray(result.sheet.crop((0, 0, NATIVE, label_h)))
     assert (label_strip < 128).any(), "the label is drawn"
-    assert [e.completed for e in events if isinstance(e, Progress) and e.task == "sweep"] == [1, 2, 3, 4, 5, 6]
+    assert [e.completed for e in events if isinstance(e, Progress) and e.operation == "sweep"] == [1, 2, 3, 4, 5, 6]
     path = result.save(folder=tmp_path, name="sheet")
     assert manifests.read(path).parameters["axes"] == {"seed": [1, 2], "guidance": [3.0, 6.0, 9.0]}
 

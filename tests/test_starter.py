@@ -49,13 +49,15 @@ def test_the_three_starters_are_installed_and_labelled(built):
         repo_id: ("starter", "starter") for repo_id in TASKS
     }
     assert {m.description for m in models} == {DESCRIPTION}
-    assert [(e.completed, e.total) for e in events if isinstance(e, Progress) and e.task == "starter"] == [
+    assert [(e.completed, e.total) for e in events if isinstance(e, Progress) and e.operation == "starter"] == [
         (0, 3),
         (1, 3),
         (2, 3),
         (3, 3),
     ]
-    built_lines = [e.message for e in events if isinstance(e, Log) and e.task == "starter" and "built in" in e.message]
+    built_lines = [
+        e.message for e in events if isinstance(e, Log) and e.operation == "starter" and "built in" in e.message
+    ]
     assert [line.split(":")[0] for line in built_lines] == list(TASKS)
     assert isinstance(events[-1], Done) and events[-1].result == models
 
@@ -96,7 +98,7 @@ def test_a_second_call_keeps_them_and_force_builds_them_again(starters):
 
     events.clear()
     rebuilt = build_starters(starters, on_event=events.append, force=True)
-    assert sum("built in" in e.message for e in events if isinstance(e, Log) and e.task == "starter") == 3
+    assert sum("built in" in e.message for e in events if isinstance(e, Log) and e.operation == "starter") == 3
     assert [m.status for m in rebuilt] == ["starter"] * 3
     # The pictures' random weights are seeded: the same files, so the same content-derived commit.
     assert {m.repo_id: m.commit for m in rebuilt[1:]} == {r: c for r, c in before.items() if r != "local/starter-text"}

@@ -16,6 +16,7 @@ import pytest
 from conftest import BIG, PICKLE_ONLY, TINY_GPT2, TINY_SD
 from olah_hub import OlahHub
 
+from creator_kit.cache import repo_folder_name
 from creator_kit.errors import (
     CancelledError,
     InsufficientDiskError,
@@ -28,7 +29,7 @@ from creator_kit.errors import (
     UnsafeWeightsError,
 )
 from creator_kit.events import Done, Progress
-from creator_kit.store import ModelStore, repo_folder_name
+from creator_kit.store import ModelStore
 
 
 def sha256(path: Path) -> str:
@@ -282,7 +283,7 @@ def test_not_enough_disk_is_refused_before_writing(hub, store, monkeypatch):
     def almost_full(path):
         return real_usage(path)._replace(free=1024 * 1024)
 
-    monkeypatch.setattr("creator_kit.store.shutil.disk_usage", almost_full)
+    monkeypatch.setattr("creator_kit.sizing.shutil.disk_usage", almost_full)
     with pytest.raises(InsufficientDiskError, match="needs"):
         store.download(BIG)
     assert store.installed() == []
@@ -332,6 +333,16 @@ def test_local_models_register_alongside_downloaded_ones(hub, store):
     assert store.get("local/my-poet").metadata == {"epochs": 1}
     assert store.verify("local/my-poet").ok
     assert_same_files(store.snapshot_path("local/my-poet"), hub.sources[TINY_GPT2])
+
+
+def test_installed_filters_by_task(hub, store):
+    store.download(TINY_SD)
+    store.register_local("my-poet", hub.sources[TINY_GPT2], task="text-generation")
+    assert [m.repo_id for m in store.installed(task="text-generation")] == ["local/my-poet"]
+    assert [m.repo_id for m in store.installed(task="text-to-image")] == [TINY_SD]
+    assert store.installed(task="text-to-video") == []
+    with pytest.raises(InvalidInputError, match="Unknown task"):
+        store.installed(task="text2image")
 
 
 def test_not_installed_error_says_how_to_install(store):

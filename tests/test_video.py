@@ -6,6 +6,7 @@ prints, and the frames it counts by decoding.
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import threading
@@ -21,6 +22,7 @@ from creator_kit import manifest as manifests
 from creator_kit import video
 from creator_kit.errors import CancelledError, InvalidInputError, WrongTaskError
 from creator_kit.events import Done, Log, Metric, Preview, Progress
+from creator_kit.storyboard import Story, read_file, slerp
 
 SCENES = ["a red fox in the snow", "a blue lake at noon", "a green hill at dusk"]
 SMALL = {"width": 64, "height": 48, "steps": 2, "density": 1, "fps": 8, "seed": 3}
@@ -67,11 +69,11 @@ def test_storyboard_mp4_has_the_exact_duration_fps_size_and_frame_count(installe
     assert manifests.read(result.path).to_dict() == result.manifest.to_dict()
     assert result.manifest.revision == installed_store.get(TINY_SD).commit
 
-    logs = [e.message.split(":")[0] for e in events if isinstance(e, Log) and e.task == "video"]
+    logs = [e.message.split(":")[0] for e in events if isinstance(e, Log) and e.operation == "video"]
     assert logs == ["keyframes", "motion", "encode"]
     per_stage = [e for e in events if isinstance(e, Progress) and e.stage == "keyframes"]
     assert [(e.completed, e.total) for e in per_stage] == [(0, 3), (1, 3), (2, 3), (3, 3)]
-    overall = [e for e in events if isinstance(e, Progress) and e.stage is None and e.task == "video"]
+    overall = [e for e in events if isinstance(e, Progress) and e.stage is None and e.operation == "video"]
     assert overall[-1].completed == overall[-1].total and overall == sorted(overall, key=lambda e: e.completed)
     assert all("eta_s" in e.values for e in events if isinstance(e, Metric))
     assert [e.step for e in events if isinstance(e, Preview)] == [1, 2, 3]
@@ -118,7 +120,7 @@ def test_caption_texts_caption_only_the_scenes_that_have_one(installed_store, tm
     ("params", "message"),
     [
         ({"scene_seconds": [1.0, 1.0]}, "scene_seconds has 2 entries for 3 scenes"),
-        ({"scene_seconds": [1.0, 0.0, 1.0]}, "positive numbers"),
+        ({"scene_seconds": [1.0, 0.0, 1.0]}, r"scene_seconds\[1\] must be a number > 0"),
         ({"caption_texts": ["a"]}, "caption_texts has 1 entries"),
     ],
 )
@@ -165,9 +167,9 @@ def test_inbetweens_start_from_the_keyframes_noise_and_prompt():
     import torch
 
     a, b = torch.randn(2, 4, 6, 8)
-    assert torch.allclose(video.slerp(a, b, 0.0), a, atol=1e-5)
-    assert torch.allclose(video.slerp(a, b, 1.0), b, atol=1e-5)
-    assert video.slerp(a, b, 0.5).norm() > torch.lerp(a, b, 0.5).norm()  # spherical: no loss of energy midway
+    assert torch.allclose(slerp(a, b, 0.0), a, atol=1e-5)
+    assert torch.allclose(slerp(a, b, 1.0), b, atol=1e-5)
+    assert slerp(a, b, 0.5).norm() > torch.lerp(a, b, 0.5).norm()  # spherical: no loss of energy midway
 
 
 def test_a_text_model_writes_the_scenes_and_is_recorded(installed_store, tmp_path):
@@ -181,7 +183,7 @@ def test_a_text_model_writes_the_scenes_and_is_recorded(installed_store, tmp_pat
     assert parameters["text_model"] == TINY_GPT2
     assert parameters["text_revision"] == installed_store.get(TINY_GPT2).commit
     assert parameters["scenes"] == result.scenes and parameters["idea"] == "a lighthouse"
-    assert next(e.message for e in events if isinstance(e, Log) and e.task == "video").startswith("script:")
+    assert next(e.message for e in events if isinstance(e, Log) and e.operation == "video").startswith("script:")
 
 
 def test_the_idea_alone_makes_scenes_that_differ_by_seed(installed_store, tmp_path):
@@ -242,13 +244,13 @@ def test_native_cancel_stops_between_steps(installed_store, tmp_path):
     ("arguments", "message"),
     [
         ({"prompt": "", "scenes": []}, "zero scenes"),
-        ({"duration": -1.0}, "duration must be more than 0"),
-        ({"duration": 0}, "duration must be more than 0"),
+        ({"duration": -1.0}, "duration must be a number > 0 and <= 120"),
+        ({"duration": 0}, "duration must be a number > 0 and <= 120"),
         ({"width": 65}, "multiple of 8"),
         ({"height": 30}, "multiple of 8"),
-        ({"width": 4096}, "width must be a whole number from 16 to 1024"),
+        ({"width": 4096}, "width must be a multiple of 8 from 16 to 1024"),
         ({"fps": 0}, "fps must be"),
-        ({"quality": "ultra"}, "Unknown quality 'ultra'"),
+        ({"quality": "ultra"}, "quality must be one of draft, standard, high, not 'ultra'"),
         ({"scenes": ["a", " "]}, "non-empty text prompt"),
         ({"audio": "missing.wav"}, "does not exist"),
         ({"out": "clip.avi"}, ".mp4"),
@@ -259,6 +261,27 @@ def test_bad_inputs_say_what_is_allowed(installed_store, tmp_path, arguments, me
     arguments = {"prompt": "a fox", "out": tmp_path / "x.mp4", "steps": 1, **arguments}
     with pytest.raises(InvalidInputError, match=message):
         video.generate(arguments.pop("prompt"), model=TINY_SD, **arguments)
+
+
+def test_too_many_scenes_are_refused(installed_store, tmp_path):
+    with pytest.raises(InvalidInputError, match="at most 24"):
+        video.generate(model=TINY_SD, scenes=[f"scene {i}" for i in range(25)], out=tmp_path / "x.mp4", **SMALL)
+
+
+def test_a_storyboard_file_gives_scenes_seconds_and_captions(tmp_path):
+    board = tmp_path / "board.json"
+    scenes = [{"prompt": "dawn", "seconds": 1, "caption": "Hi"}, "noon"]
+    board.write_text(json.dumps({"idea": "a day", "scenes": scenes}))
+    story = read_file(board)
+    assert story == Story("a day", ("dawn", "noon"), (1, None), ("Hi", ""))
+    board.write_text(json.dumps(["dawn", "noon"]))
+    assert read_file(board) == Story(scenes=("dawn", "noon"))
+    board.write_text(json.dumps([f"scene {i}" for i in range(25)]))
+    with pytest.raises(InvalidInputError, match="25 scenes; a storyboard holds at most 24"):
+        read_file(board)
+    board.write_text('{"shots": []}')
+    with pytest.raises(InvalidInputError, match="expected a list of scenes"):
+        read_file(board)
 
 
 @pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")  # moviepy's reader __del__

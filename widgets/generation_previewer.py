@@ -13,16 +13,20 @@ from __future__ import annotations
 import base64
 import html
 import io
-import random
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import ipywidgets as w
 
+import creator_kit as ck
 from creator_kit import (
+    TEXT_GENERATION,
+    TEXT_TO_IMAGE,
+    TEXT_TO_VIDEO,
     CreatorKitError,
+    Eta,
     Event,
     InvalidInputError,
     Log,
@@ -31,10 +35,16 @@ from creator_kit import (
     Preview,
     Progress,
     image,
+    manifest,
     runtime,
-    text,
+    text_params,
+    validate,
     video,
 )
+from widgets.background import BackgroundRun
+
+if TYPE_CHECKING:
+    from creator_kit import TextResult
 
 Report = Callable[[str], None]
 
@@ -42,7 +52,7 @@ Report = Callable[[str], None]
 def installed_models(dropdown: w.Dropdown, store: ModelStore, task: str) -> None:
     """Fill `dropdown` with the installed models of `task` and their status, keeping the selection."""
     loaded = set(runtime.loaded())
-    models = [m for m in store.installed() if m.task == task and m.status != "incomplete"]
+    models = [m for m in store.installed(task=task) if m.status != "incomplete"]
     current = dropdown.value
     dropdown.options = [(f"{m.repo_id} ({'loaded' if m.repo_id in loaded else m.status})", m.repo_id) for m in models]
     ids = [m.repo_id for m in models]
@@ -61,16 +71,16 @@ class TextMode:
     """Controls, output and engine call for text generation."""
 
     name = "text"
-    tasks = (text.TASK,)
+    tasks = (TEXT_GENERATION,)
 
     def __init__(self, store: ModelStore) -> None:
         self.store = store
         self.model = w.Dropdown(description="Model")
         self.prompt = w.Textarea(description="Prompt", placeholder="Once upon a time", layout={"width": "auto"})
-        self.preset = w.Dropdown(description="Preset", options=list(text.PRESETS), value="balanced")
-        defaults = text.GenerationParams()
+        self.preset = w.Dropdown(description="Preset", options=list(text_params.PRESETS), value="balanced")
+        defaults = text_params.GenerationParams()
         self.params: dict[str, w.ValueWidget] = {
-            "max_new_tokens": w.BoundedIntText(defaults.max_new_tokens, min=1, max=text.MAX_NEW_TOKENS),
+            "max_new_tokens": w.BoundedIntText(defaults.max_new_tokens, min=1, max=text_params.MAX_NEW_TOKENS),
             "do_sample": w.Checkbox(defaults.do_sample, indent=False),
             "temperature": w.FloatSlider(defaults.temperature, min=0.05, max=2.0, step=0.05),
             "top_k": w.IntSlider(defaults.top_k, min=0, max=200),
@@ -96,11 +106,11 @@ class TextMode:
 
     def refresh_models(self) -> None:
         """List installed text models with their status (loaded, downloaded, custom...)."""
-        installed_models(self.model, self.store, text.TASK)
+        installed_models(self.model, self.store, TEXT_GENERATION)
 
     def apply_preset(self, name: str) -> None:
         """Set the parameter controls to the values of preset `name`."""
-        values = text.resolve_params(name)
+        values = text_params.resolve_params(name)
         for key, control in self.params.items():
             control.value = getattr(values, key)
 
@@ -120,7 +130,7 @@ class TextMode:
             "seed": seed,
         }
 
-    def run(self, request: dict[str, Any], cancel: threading.Event, report: Report) -> text.TextResult:
+    def run(self, request: dict[str, Any], cancel: threading.Event, report: Report) -> TextResult:
         """Stream the text into the output, reporting tokens/s; returns the result."""
         arguments = dict(request)
         self.output.value = ""
@@ -135,18 +145,18 @@ class TextMode:
                     f"{event.completed / elapsed:.1f} tokens/s"
                 )
 
-        stream = text.stream(arguments.pop("prompt"), cancel=cancel, on_event=on_event, **arguments)
+        stream = ck.text.stream(arguments.pop("prompt"), cancel=cancel, on_event=on_event, **arguments)
         self.refresh_models()
         start = time.perf_counter()
         for piece in stream:
             self.output.value += piece
         return stream.result
 
-    def show_result(self, result: text.TextResult) -> None:
+    def show_result(self, result: TextResult) -> None:
         self.output.value = result.text
 
     @staticmethod
-    def describe(result: text.TextResult) -> str:
+    def describe(result: TextResult) -> str:
         parameters = result.manifest.parameters
         return (
             f"{result.manifest.model} · seed {result.manifest.seed} · T={parameters['temperature']:g} · "
@@ -154,7 +164,7 @@ class TextMode:
         )
 
     @staticmethod
-    def summary(result: text.TextResult) -> str:
+    def summary(result: TextResult) -> str:
         note = " (stopped)" if result.finish_reason == "cancelled" else ""
         return (
             f"{result.new_tokens} tokens in {result.elapsed_s:.2f} s · {result.tokens_per_s:.1f} tokens/s · "
@@ -162,21 +172,16 @@ class TextMode:
         )
 
     @staticmethod
-    def code(result: text.TextResult) -> str:
+    def code(result: TextResult) -> str:
         """The engine call that reproduces `result` (same model revision, parameters and seed)."""
-        parameters = result.manifest.parameters
-        arguments = [repr(parameters["prompt"]), f"model={result.manifest.model!r}", "preset=None"]
-        arguments += [f"chat={parameters['chat']!r}", f"quantize={parameters['quantize']!r}"]
-        arguments += [f"{name}={parameters[name]!r}" for name in text.PARAMETER_NAMES]
-        lines = ",\n    ".join(arguments)
-        return f"from creator_kit import text\n\nresult = text.generate(\n    {lines},\n)\nprint(result.text)\n"
+        return manifest.python_call("text", ck.text.call_from(result.manifest), "print(result.text)")
 
 
 class ImageMode:
     """Controls, live preview, gallery and engine call for text-to-image."""
 
     name = "image"
-    tasks = (image.TASK,)
+    tasks = (TEXT_TO_IMAGE,)
     thumbnail = 96
 
     def __init__(self, store: ModelStore) -> None:
@@ -198,7 +203,7 @@ class ImageMode:
         self.output = w.Image(format="png", layout={"max_width": "512px"})
         self.gallery = w.HBox(layout={"flex_flow": "row wrap"})
         self.results: list[image.ImageResult] = []
-        self.dice.on_click(lambda _: setattr(self.seed, "value", str(random.randrange(image.MAX_SEED // 2))))
+        self.dice.on_click(lambda _: setattr(self.seed, "value", str(validate.random_seed())))
         self.reuse_seed.on_click(
             lambda _: self.results and setattr(self.seed, "value", str(self.results[-1].manifest.seed))
         )
@@ -217,7 +222,7 @@ class ImageMode:
 
     def refresh_models(self) -> None:
         """List installed text-to-image models with their status."""
-        installed_models(self.model, self.store, image.TASK)
+        installed_models(self.model, self.store, TEXT_TO_IMAGE)
 
     def refresh_schedulers(self) -> None:
         """Offer the schedulers the selected model can use (read from its files, without loading it)."""
@@ -246,19 +251,18 @@ class ImageMode:
         """Render, showing each step's preview with a step counter and ETA; returns the result."""
         arguments = dict(request)
         report("Loading the model…")
-        start = time.perf_counter()
 
         def on_event(event: Event) -> None:
             if isinstance(event, Preview):
                 self.output.format, self.output.value = "jpeg", _encode(event.value, "JPEG")
             elif isinstance(event, Progress):
+                left = eta.update(event.completed, event.total)
                 elapsed = time.perf_counter() - start
-                eta = elapsed / event.completed * (event.total - event.completed)
-                report(f"Step {event.completed:.0f}/{event.total:.0f} · {elapsed:.1f} s · ETA {eta:.1f} s")
+                report(f"Step {event.completed:.0f}/{event.total:.0f} · {elapsed:.1f} s · ETA {left or 0:.1f} s")
 
         loaded = image.load_model(arguments.pop("model"))
         self.refresh_models()
-        start = time.perf_counter()
+        start, eta = time.perf_counter(), Eta()  # the rate counts from the first step, not the load
         return image.generate(arguments.pop("prompt"), model=loaded, cancel=cancel, on_event=on_event, **arguments)
 
     def show_result(self, result: image.ImageResult) -> None:
@@ -301,11 +305,7 @@ class ImageMode:
     @staticmethod
     def code(result: image.ImageResult) -> str:
         """The engine call that reproduces `result` (same model revision, parameters and seed)."""
-        parameters = dict(result.manifest.parameters)
-        arguments = [repr(parameters.pop("prompt")), f"model={result.manifest.model!r}"]
-        arguments += [f"{name}={value!r}" for name, value in parameters.items()]
-        lines = ",\n    ".join(arguments)
-        return f"from creator_kit import image\n\nresult = image.generate(\n    {lines},\n)\nresult.image\n"
+        return manifest.python_call("image", image.call_from(result.manifest), "result.image")
 
 
 def _encode(picture: Any, kind: str) -> bytes:
@@ -318,7 +318,7 @@ class VideoMode:
     """Controls, stage-by-stage progress, keyframe thumbnails and the finished video for `video.generate`."""
 
     name = "video"
-    tasks = (video.TASK, image.TASK)  # native text-to-video, or a storyboard from an image model
+    tasks = (TEXT_TO_VIDEO, TEXT_TO_IMAGE)  # native text-to-video, or a storyboard from an image model
     thumbnail = 96
 
     def __init__(self, store: ModelStore) -> None:
@@ -357,14 +357,14 @@ class VideoMode:
     def refresh_models(self) -> None:
         """List installed video and image models, and text models for writing scenes."""
         videos, images = w.Dropdown(), w.Dropdown()
-        installed_models(videos, self.store, video.TASK)
-        installed_models(images, self.store, image.TASK)
+        installed_models(videos, self.store, TEXT_TO_VIDEO)
+        installed_models(images, self.store, TEXT_TO_IMAGE)
         current = self.model.value
         self.model.options = [*videos.options, *images.options]
         ids = [repo_id for _, repo_id in self.model.options]
         self.model.value = current if current in ids else (ids[0] if ids else None)
         writer = self.text_model.value
-        installed_models(self.text_model, self.store, text.TASK)
+        installed_models(self.text_model, self.store, TEXT_GENERATION)
         self.text_model.options = [("none", ""), *self.text_model.options]
         self.text_model.value = writer if writer in [v for _, v in self.text_model.options] else ""
 
@@ -397,14 +397,14 @@ class VideoMode:
         state = {"stage": "starting", "eta": ""}
 
         def on_event(event: Event) -> None:
-            if isinstance(event, Log) and event.task == "video":
+            if isinstance(event, Log) and event.operation == "video":
                 state["stage"] = event.message
                 report(event.message)
-            elif isinstance(event, Metric) and event.task == "video":
+            elif isinstance(event, Metric) and event.operation == "video":
                 state["eta"] = f" · ETA {event.values['eta_s']:.0f} s"
-            elif isinstance(event, Progress) and event.task == "video" and event.stage is not None:
+            elif isinstance(event, Progress) and event.operation == "video" and event.stage is not None:
                 report(f"{event.stage}: {event.completed:.0f}/{event.total:.0f} {event.unit}s{state['eta']}")
-            elif isinstance(event, Preview) and event.task == "video":
+            elif isinstance(event, Preview) and event.operation == "video":
                 self.add_thumbnail(event.value)
 
         result = video.generate(arguments.pop("prompt"), cancel=cancel, on_event=on_event, **arguments)
@@ -443,13 +443,7 @@ class VideoMode:
     @staticmethod
     def code(result: video.VideoResult) -> str:
         """The engine call that reproduces `result` (same models, scenes, parameters and seed)."""
-        parameters = result.manifest.parameters
-        arguments = [repr(parameters["idea"]), f"model={result.manifest.model!r}"]
-        arguments += [
-            f"{name}={parameters[name]!r}" for name in video.VideoParams.__dataclass_fields__ if name != "idea"
-        ]
-        lines = ",\n    ".join(arguments)
-        return f"from creator_kit import video\n\nresult = video.generate(\n    {lines},\n)\nresult.path\n"
+        return manifest.python_call("video", video.call_from(result.manifest), "result.path")
 
 
 def _thumb(picture: Any, size: int) -> Any:
@@ -461,7 +455,7 @@ def _thumb(picture: Any, size: int) -> Any:
 MODES = {"text": TextMode, "image": ImageMode, "video": VideoMode}
 
 
-class GenerationPreviewer(w.VBox):
+class GenerationPreviewer(BackgroundRun, w.VBox):
     """The panel. `history` holds the results of this session, newest last; `error`, the last run's failure."""
 
     def __init__(self, mode: str = "text", *, store: ModelStore | None = None) -> None:
@@ -499,10 +493,6 @@ class GenerationPreviewer(w.VBox):
             ]
         )
 
-    @property
-    def running(self) -> bool:
-        return self._worker is not None and self._worker.is_alive()
-
     def generate(self) -> None:
         """Start a generation from the controls' values in a worker thread (Generate button)."""
         if self.running:
@@ -523,10 +513,8 @@ class GenerationPreviewer(w.VBox):
         self.stop_button.disabled = True
         self._set_status("Stopping…")
 
-    def wait(self, timeout: float | None = None) -> Any:
-        """Block until the running generation ends (for scripts, papermill and tests); returns the newest result."""
-        if self._worker is not None:
-            self._worker.join(timeout)
+    def latest_result(self) -> Any:
+        """The newest result of this session (what `wait` and `finish` return)."""
         return self.history[-1] if self.history else None
 
     def copy_code(self) -> None:

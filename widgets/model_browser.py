@@ -22,6 +22,7 @@ from creator_kit import (
     CancelledError,
     CatalogEntry,
     CreatorKitError,
+    Eta,
     Event,
     InstalledModel,
     InvalidInputError,
@@ -30,6 +31,7 @@ from creator_kit import (
     UnsafeWeightsError,
     human_size,
     runtime,
+    validate,
 )
 from widgets.generation_previewer import GenerationPreviewer
 
@@ -122,22 +124,19 @@ class ModelCard(w.VBox):
         self._start(self._download)
 
     def _download(self) -> None:
-        first: list[Progress] = []  # the first progress event: where speed and ETA are measured from
+        etas: list[Eta] = []  # made at the first progress event: bytes already on disk are not speed
 
         def on_event(event: Event) -> None:
             if isinstance(event, Progress) and event.total:
-                if not first:
-                    first.append(event)
+                if not etas:
+                    etas.append(Eta(event.completed))
                 fraction = event.completed / event.total
                 self.progress.value = fraction
                 self.status = f"downloading {fraction:.0%}"
                 self.badge.value = f"<b>&nbsp;downloading {fraction:.0%}</b>"
-                elapsed = event.time - first[0].time
-                fetched = event.completed - first[0].completed
-                if elapsed > 0 and fetched > 0:
-                    speed = fetched / elapsed
-                    eta = (event.total - event.completed) / speed
-                    self._say(f"{human_size(speed)}/s · ETA {eta:.0f} s")
+                eta = etas[0].update(event.completed, event.total)
+                if eta is not None:
+                    self._say(f"{human_size(etas[0].rate)}/s · ETA {eta:.0f} s")
 
         status, text, is_error = None, "Downloaded.", False
         try:
@@ -316,10 +315,8 @@ class ModelBrowser(w.VBox):
 
     def add(self, repo_id: str) -> ModelCard | None:
         """Add a card for any Hub repo id (Add button); Download on it fetches the model."""
-        from creator_kit.store import validate_repo_id
-
         try:
-            validate_repo_id(repo_id)
+            validate.repo_id(repo_id)
         except InvalidInputError as error:
             self._notify(str(error), error=True)
             return None

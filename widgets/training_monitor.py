@@ -11,7 +11,7 @@ so an executed notebook shows the plot without a widget manager.
     monitor = TrainingMonitor(TrainingConfig(model="distilbert/distilgpt2", data="stories.txt"))
     monitor                      # in a notebook cell
     monitor.train()              # the Train button
-    result = monitor.wait()
+    result = monitor.finish()    # waits; raises the run's error if it failed
     monitor.show_curves()
 """
 
@@ -30,8 +30,20 @@ import ipywidgets as w
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from creator_kit import CancelledError, CreatorKitError, Done, Event, Metric, ModelStore, Preview, Progress
-from creator_kit.train import TrainingConfig, TrainingResult, last_checkpoint, train
+import creator_kit as ck
+from creator_kit import (
+    CancelledError,
+    CreatorKitError,
+    Done,
+    Event,
+    Metric,
+    ModelStore,
+    Preview,
+    Progress,
+    TrainingConfig,
+    TrainingResult,
+)
+from widgets.background import BackgroundRun
 
 REDRAW_INTERVAL_S = 0.4
 #: Most of the time the plot may take while training runs (it holds the GIL while matplotlib draws).
@@ -136,7 +148,7 @@ class CurvesPlot:
         return buffer.getvalue()
 
 
-class TrainingMonitor(w.VBox):
+class TrainingMonitor(BackgroundRun, w.VBox):
     """The panel over one training config. `result` holds the last finished run's TrainingResult."""
 
     def __init__(
@@ -196,10 +208,6 @@ class TrainingMonitor(w.VBox):
 
     # ------------------------------------------------------------------ buttons
 
-    @property
-    def running(self) -> bool:
-        return self._worker is not None and self._worker.is_alive()
-
     def train(self) -> None:
         """Start a fresh run in a worker thread (Train button)."""
         self._start(resume=False)
@@ -214,10 +222,8 @@ class TrainingMonitor(w.VBox):
         self.stop_button.disabled = True
         self._set_status("Stopping after this step and saving a checkpoint…")
 
-    def wait(self, timeout: float | None = None) -> TrainingResult | None:
-        """Block until the run ends (for scripts, papermill and tests); returns its result, if it finished."""
-        if self._worker is not None:
-            self._worker.join(timeout)
+    def latest_result(self) -> TrainingResult | None:
+        """The last finished run's result (what `wait` and `finish` return)."""
         return self.result
 
     # ------------------------------------------------------------------ events and rendering
@@ -286,7 +292,7 @@ class TrainingMonitor(w.VBox):
 
     def _run(self, resume: bool, cancel: threading.Event) -> None:
         try:
-            result = train(
+            result = ck.train.train(
                 self.config, dataset=self.dataset, resume=resume, on_event=self.handle, cancel=cancel, store=self.store
             )
         except CancelledError:
@@ -325,7 +331,7 @@ class TrainingMonitor(w.VBox):
     def _set_buttons(self, running: bool) -> None:
         self.train_button.disabled = running
         self.stop_button.disabled = not running
-        self.resume_button.disabled = running or last_checkpoint(self.config) is None
+        self.resume_button.disabled = running or ck.train.last_checkpoint(self.config) is None
 
     def _set_status(self, message: str) -> None:
         self.status.value = f"<span>{html.escape(message)}</span>"

@@ -1,18 +1,20 @@
-"""Frames to video: Ken Burns camera moves, crossfades through in-between pictures, captions, and encoding.
+"""Frame compositing and encoding: Ken Burns camera moves, crossfades, captions, H.264 MP4 and GIF.
 
-The frame path stays lean: frames are uint8 numpy arrays (height, width, 3), blended with numpy, and
-encoded by imageio-ffmpeg (H.264, yuv420p) with an optional audio track muxed in by ffmpeg. moviepy
-renders what it is good at here, caption text (TextClip, DejaVu Sans) and reading audio files
-(AudioFileClip), instead of compositing every frame (its CompositeVideoClip is several times slower).
+A video pipeline (`video`'s native sampling, the `storyboard`) hands its pictures over as `Footage`;
+`video.generate` captions and encodes them with the functions here. The frame path stays lean: frames
+are uint8 numpy arrays (height, width, 3), blended with numpy, and encoded by imageio-ffmpeg (H.264,
+yuv420p) with an optional audio track muxed in by ffmpeg. moviepy renders what it is good at here,
+caption text (TextClip, DejaVu Sans) and reading audio files (AudioFileClip), instead of compositing
+every frame (its CompositeVideoClip is several times slower).
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -21,9 +23,25 @@ from creator_kit.errors import InvalidInputError
 if TYPE_CHECKING:
     from PIL import Image
 
+    from creator_kit.runtime import LoadedModel
+
 Frame = np.ndarray  # (height, width, 3) uint8
 KEN_BURNS_ZOOM = 0.12  # a scene's camera moves between 100% and 112% zoom
 CAPTION_MARGIN = 0.04  # of the frame height, below the caption
+
+
+@dataclass
+class Footage:
+    """What a video pipeline hands to the writer: its frames, keyframes and labels, and where they came from."""
+
+    model: LoadedModel  # the model that rendered the pictures
+    scenes: list[str]  # the scene prompts, as given or written
+    seeds: list[int]  # one per scene
+    frames: Iterable[Frame]  # every frame of the video, before captions (may be produced while it is encoded)
+    keyframes: list[Frame]  # the pictures for the contact sheet
+    labels: list[str]  # one per keyframe
+    rendered: dict[str, list[int]]  # scenes whose keyframe, and transitions whose in-betweens, were rendered now
+    notes: dict[str, Any]  # the manifest parameters the pipeline adds (mode, text model)
 
 
 @dataclass(frozen=True)
@@ -124,7 +142,7 @@ def caption_layer(text: str, size: tuple[int, int]) -> tuple[np.ndarray, np.ndar
     return rgb[: height // 2].astype(np.float32), alpha[: height // 2, :, None].astype(np.float32)
 
 
-def with_captions(frames: Iterator[Frame], captions: Sequence[str], line: Timeline) -> Iterator[Frame]:
+def with_captions(frames: Iterable[Frame], captions: Sequence[str], line: Timeline) -> Iterator[Frame]:
     """`frames` with caption i drawn at the bottom centre of scene i's frames."""
     layers: dict[int, tuple[np.ndarray, np.ndarray]] = {}
     for index, frame in enumerate(frames):
@@ -162,7 +180,7 @@ def check_audio(path: str | Path) -> float:
 
 
 def encode_mp4(
-    frames: Iterator[Frame],
+    frames: Iterable[Frame],
     path: Path,
     *,
     size: tuple[int, int],
@@ -216,6 +234,7 @@ def save_gif(frames: Sequence[Frame], path: Path, fps: int, max_fps: int = 12) -
 
 
 def to_image(frame: Frame) -> Image.Image:
+    """`frame` as a PIL image."""
     from PIL import Image
 
     return Image.fromarray(frame)

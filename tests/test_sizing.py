@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from tiny_models import CORPUS, build_gpt2
 
-from creator_kit.fit import Fit, count_parameters, estimate_load_bytes
+from creator_kit.sizing import Fit, count_parameters, estimate_load_bytes
 
 MEASURE_LOAD = """
 import gc, sys, psutil, torch

@@ -1,8 +1,9 @@
 """Will it fit?: disk and memory a model needs, against what this machine has.
 
 Memory to load = parameters x bytes per parameter of the dtype x (1 + LOAD_OVERHEAD) + FIXED_OVERHEAD,
-with the overheads measured on real loads (tests/test_fit.py checks the estimate against the
-resident memory a real `from_pretrained` adds).
+with the overheads measured on real loads (tests/test_sizing.py checks the estimate against the
+resident memory a real `from_pretrained` adds). A download is refused before it starts when the
+bytes it still needs are more than the disk has free.
 """
 
 from __future__ import annotations
@@ -12,13 +13,18 @@ import shutil
 import struct
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psutil
 
+from creator_kit import validate
 from creator_kit.catalog import CatalogEntry
 from creator_kit.config import select_device, select_dtype
-from creator_kit.errors import InvalidInputError
+from creator_kit.errors import InsufficientDiskError
+from creator_kit.hub import WEIGHT_SUFFIXES, RemoteFile
+
+if TYPE_CHECKING:
+    from creator_kit.cache import InstalledModel
 
 BYTES_PER_PARAMETER = {"float32": 4, "float16": 2, "bfloat16": 2, "int8": 1}
 #: Extra resident memory per byte of weights (allocator slack, activations of a short forward pass).
@@ -67,6 +73,26 @@ class ModelInfo:
         data = asdict(self)
         data["disk"], data["memory"] = self.disk.to_dict(), self.memory.to_dict()
         return data
+
+
+def human_size(n: float) -> str:
+    """Bytes as people read them: 512 B, 3.4 MB, 1.2 GB (powers of 1000, as the Hub shows sizes)."""
+    for unit in ("B", "KB", "MB", "GB"):
+        if abs(n) < 1000:
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n:.1f} TB"
+
+
+def require_free_disk(repo_id: str, needed: int, folder: Path) -> None:
+    """InsufficientDiskError when the disk of `folder` has less free than the `needed` bytes `repo_id` still needs."""
+    free = shutil.disk_usage(folder).free
+    if needed > free:
+        raise InsufficientDiskError(
+            f"{repo_id} needs {needed / 1e9:.2f} GB more but only {free / 1e9:.2f} GB is free under "
+            f"{folder}. Free some space (`creator-kit models list` shows what is installed, "
+            "`models remove` deletes) or use --models-dir on a larger disk."
+        )
 
 
 def estimate_load_bytes(parameters: int, dtype: str) -> int:
@@ -121,8 +147,7 @@ def assess(
     """Put a model's needs against this machine's free disk and memory."""
     device = device or select_device()
     dtype = dtype or str(select_dtype(device)).removeprefix("torch.")
-    if dtype not in BYTES_PER_PARAMETER:
-        raise InvalidInputError(f"Unknown dtype {dtype!r}; use one of {', '.join(BYTES_PER_PARAMETER)}.")
+    validate.choice("dtype", dtype, BYTES_PER_PARAMETER)
     models_dir.mkdir(parents=True, exist_ok=True)
     return ModelInfo(
         repo_id=repo_id,
@@ -152,4 +177,45 @@ def from_catalog(entry: CatalogEntry, *, models_dir: Path, dtype: str | None, de
         dtype=dtype,
         device=device,
         description=entry.description,
+    )
+
+
+def from_installed(model: InstalledModel, *, models_dir: Path, dtype: str | None, device: str | None) -> ModelInfo:
+    """The fit of an installed model, with the parameters counted in its files (nothing left to download)."""
+    return assess(
+        model.repo_id,
+        task=model.task,
+        parameters=count_parameters(Path(model.path)),
+        download_bytes=0,
+        size_on_disk=model.size_on_disk,
+        status=model.status,
+        models_dir=models_dir,
+        dtype=dtype,
+        device=device,
+        description=model.description,
+    )
+
+
+def from_hub_files(
+    repo_id: str,
+    files: list[RemoteFile],
+    entry: CatalogEntry | None,
+    *,
+    models_dir: Path,
+    dtype: str | None,
+    device: str | None,
+) -> ModelInfo:
+    """The fit of a model not installed, from the files a download would fetch (and the catalog, if it lists it)."""
+    weight_bytes = sum(f.size for f in files if f.path.endswith(WEIGHT_SUFFIXES))
+    return assess(
+        repo_id,
+        task=entry.task if entry else None,
+        parameters=entry.parameters if entry else parameters_from_bytes(weight_bytes),
+        download_bytes=sum(f.size for f in files),
+        size_on_disk=0,
+        status="available",
+        models_dir=models_dir,
+        dtype=dtype,
+        device=device,
+        description=entry.description if entry else "",
     )
