@@ -10,6 +10,8 @@ def test_video_notebook_makes_a_storyboard_a_native_clip_and_the_panel(installed
     text = text_outputs(notebook)
     assert "rendered again: {'keyframes': [2], 'motion': [1]}" in text
     assert "video from tiny/sd" in text and ": reproduced exactly" in text  # ck.reproduce of the MP4
-    assert len(sorted((tmp_path / "outputs").glob("*.mp4"))) == 3  # storyboard, edit, native (reproduce: a scratch copy)
+    assert (
+        len(sorted((tmp_path / "outputs").glob("*.mp4"))) == 3
+    )  # storyboard, edit, native (reproduce: a scratch copy)
     html = [o for c in notebook.cells for o in c.get("outputs", []) if "text/html" in o.get("data", {})]
     assert sum("data:video/mp4;base64" in o["data"]["text/html"] for o in html) == 2

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from conftest import TINY_GPT2, TINY_SD, TINY_T2V
 
 from widgets import GenerationPreviewer
@@ -41,3 +43,16 @@ def test_video_mode_shows_bad_settings_in_place(installed_store):
     panel.generate_button.click()
     panel.wait(WAIT_S)
     assert "zero scenes" in panel.status.value and not panel.history
+
+
+def test_video_mode_loads_a_storyboard_file_with_its_scene_lengths(installed_store, tmp_path):
+    path = tmp_path / "story.json"
+    scenes = [{"prompt": "a red fox", "seconds": 0.5}, {"prompt": "a blue lake", "seconds": 1.0, "caption": "Lake"}]
+    path.write_text(json.dumps({"idea": "a walk", "scenes": scenes}), encoding="utf-8")
+    panel = GenerationPreviewer("video", store=installed_store)
+    mode = panel.mode
+    mode.load_storyboard(str(path))
+    assert (mode.idea.value, mode.scenes.value, mode.duration.value) == ("a walk", "a red fox\na blue lake", 1.5)
+    assert mode.request()["scene_seconds"] == (0.5, 1.0) and mode.request()["caption_texts"] == ("", "Lake")
+    mode.scenes.value = "a red fox\na green hill"  # edited: the file's per-scene settings no longer apply
+    assert mode.request()["scene_seconds"] == () and mode.request()["caption_texts"] == ()

@@ -37,6 +37,7 @@ from creator_kit import (
     image,
     manifest,
     runtime,
+    storyboard,
     text_params,
     validate,
     video,
@@ -338,6 +339,7 @@ class VideoMode:
         self.height = w.BoundedIntText(0, min=0, max=video.MAX_SIZE, step=8, description="Height")
         self.captions = w.Checkbox(False, description="Captions", indent=False)
         self.seed = w.Text(description="Seed", placeholder="random")
+        self.story: storyboard.Story | None = None  # the last storyboard file loaded
         self.keyframes = w.HBox(layout={"flex_flow": "row wrap"})
         self.player = w.Video(format="mp4", autoplay=True, loop=True, controls=True, layout={"max_width": "512px"})
         self.download = w.HTML()
@@ -368,6 +370,17 @@ class VideoMode:
         self.text_model.options = [("none", ""), *self.text_model.options]
         self.text_model.value = writer if writer in [v for _, v in self.text_model.options] else ""
 
+    def load_storyboard(self, path: str) -> None:
+        """Fill the idea, scenes, captions and length from a storyboard file (what ``--storyboard`` reads).
+
+        Its per-scene seconds and captions are used while the scenes stay as loaded.
+        """
+        self.story = storyboard.read_file(path)
+        self.idea.value, self.scenes.value = self.story.idea, "\n".join(self.story.scenes)
+        self.captions.value = bool(self.story.caption_texts)
+        if self.story.scene_seconds:
+            self.duration.value = sum(self.story.scene_seconds)
+
     def request(self) -> dict[str, Any]:
         """The engine call's arguments, read from the controls (0 sizes and fps: the quality's)."""
         if not self.model.value:
@@ -375,7 +388,10 @@ class VideoMode:
                 "No video or image model is installed. Run `creator-kit models download segmind/tiny-sd`, then refresh."
             )
         scenes = [line.strip() for line in self.scenes.value.splitlines() if line.strip()]
+        story = self.story if self.story is not None and list(self.story.scenes) == scenes else storyboard.Story()
         return {
+            "scene_seconds": story.scene_seconds,
+            "caption_texts": story.caption_texts,
             "prompt": self.idea.value,
             "model": self.model.value,
             "text_model": None if scenes else self.text_model.value or None,
