@@ -6,6 +6,9 @@ these at the boundary; the CLI maps `exit_code` to its exit status and prints th
 
 from __future__ import annotations
 
+import errno
+from pathlib import Path
+
 
 class CreatorKitError(Exception):
     """Base class of every error Creator Kit raises on purpose."""
@@ -41,10 +44,26 @@ class ModelNotInstalledError(NotFoundError):
     """The model is not in the local store."""
 
 
-class UnsafeWeightsError(CreatorKitError):
-    """The model only ships pickle weights, which can run arbitrary code when loaded."""
+class OutputExistsError(InvalidInputError):
+    """The file or model to write exists already, and replacing it was not asked for (overwrite)."""
+
+
+class UnwritablePathError(InvalidInputError):
+    """A folder to write into is read-only, not a folder, or otherwise cannot take the file."""
+
+
+class UnsafeModelError(CreatorKitError):
+    """Loading the model would run code from its files: refused."""
 
     exit_code = 4
+
+
+class UnsafeWeightsError(UnsafeModelError):
+    """The model only ships pickle weights, which can run arbitrary code when loaded."""
+
+
+class RemoteCodeError(UnsafeModelError):
+    """The model needs Python code from its repository (``auto_map``, a custom pipeline), which never runs."""
 
 
 class NetworkError(CreatorKitError):
@@ -79,3 +98,17 @@ class CancelledError(CreatorKitError):
     """A long operation was cancelled by the user; work done so far was kept for a resume."""
 
     exit_code = 130
+
+
+def from_os_error(error: OSError, path: str | Path | None = None) -> CreatorKitError:
+    """The Creator Kit error for an operating-system error while writing `path` (disk full: 6; else: 2)."""
+    where = path or error.filename or "the output"
+    if error.errno in (errno.ENOSPC, errno.EDQUOT):
+        return InsufficientDiskError(f"The disk is full: could not write {where}. Free some space and try again.")
+    if error.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return UnwritablePathError(f"Cannot write {where}: permission denied or read-only. Choose another folder.")
+    if error.errno in (errno.ENOTDIR, errno.EISDIR, errno.EEXIST):
+        return UnwritablePathError(f"Cannot write {where}: a file stands where a folder should be, or the reverse.")
+    if error.errno == errno.ENAMETOOLONG:
+        return InvalidInputError(f"Cannot write {where}: the name is too long for this file system.")
+    return UnwritablePathError(f"Cannot write {where}: {error.strerror or error}.")

@@ -18,12 +18,16 @@ from typing import Any
 
 from creator_kit.errors import InvalidInputError, InvalidRepoIdError
 
+#: The longest prompt, idea or scene text accepted (far past what any model here reads: 4096 tokens).
+MAX_PROMPT_CHARS = 20_000
+
 #: Engines seed image i of a batch and scene i of a video with ``seed + i``: the largest seed leaves room for them.
 SEED_OFFSETS = 64
 MAX_SEED = 2**32 - 1 - SEED_OFFSETS
 
 _NAME_PART = r"[A-Za-z0-9](?:[A-Za-z0-9._-]{0,94}[A-Za-z0-9])?"
 _REPO_ID = re.compile(rf"^(?:{_NAME_PART}/)?{_NAME_PART}$")
+_NAME = re.compile(rf"^{_NAME_PART}$")
 _REVISION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,127}$")
 COMMIT = re.compile(r"^[0-9a-f]{40}$")
 
@@ -35,6 +39,27 @@ def repo_id(value: Any) -> str:
             f"{value!r} is not a valid model id. Use the Hub form 'namespace/name' "
             "(letters, digits, '-', '_', '.'), for example 'distilbert/distilgpt2'."
         )
+    return value
+
+
+def model_name(value: Any) -> str:
+    """`value` (``name`` or ``local/name``) if it can name a model made here: one safe folder name, else
+    InvalidInputError. It becomes ``local/<name>`` in the store and ``outputs/runs/<name>`` for training."""
+    name = value.removeprefix("local/") if isinstance(value, str) else value
+    if not isinstance(name, str) or not _NAME.fullmatch(name) or ".." in name or "--" in name:
+        raise InvalidInputError(
+            f"{value!r} cannot name a model: use up to 96 letters, digits, '-', '_' and '.', starting and ending "
+            "with a letter or digit (no folders), for example 'my-stories'."
+        )
+    return name
+
+
+def prompt(value: Any, name: str = "prompt", *, allow_empty: bool = False) -> str:
+    """`value` if it is text of at most MAX_PROMPT_CHARS characters (non-empty unless `allow_empty`)."""
+    if not isinstance(value, str) or (not allow_empty and not value.strip()):
+        raise InvalidInputError(f"The {name} must be non-empty text, not {value!r}."[:200])
+    if len(value) > MAX_PROMPT_CHARS:
+        raise InvalidInputError(f"The {name} has {len(value):,} characters; at most {MAX_PROMPT_CHARS:,} are accepted.")
     return value
 
 
