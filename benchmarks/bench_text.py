@@ -141,7 +141,7 @@ def main() -> None:
     )
 
     start_raw_load = rss_mb()
-    raw_copy = AutoModelForCausalLM.from_pretrained(ModelStore().snapshot_path(repo_id))
+    raw_copy = AutoModelForCausalLM.from_pretrained(ModelStore().snapshot_path(repo_id), trust_remote_code=False)
     with torch.inference_mode():
         raw_copy(**inputs)  # touch every weight, as generating does: mmapped pages count once they are read
     raw_second_rss = rss_mb() - start_raw_load

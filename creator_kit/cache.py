@@ -5,7 +5,13 @@ as relative symlinks in ``snapshots/<commit>/``, branch and tag names in ``refs/
 huggingface_hub writes it, so its own tools (``scan_cache_dir``, ``from_pretrained(cache_dir=...)``)
 read the store. Beside ``snapshots/`` the store keeps ``creator-kit.json``, a `ModelRecord`: the pinned
 commit, the chosen files with their ETags and sizes, whether the install finished and where the
-model came from. Blobs another cache already holds are hard-linked (or symlinked), never copied.
+model came from. Blobs another cache already holds are hard-linked (or symlinked), never copied, once
+their content matches.
+
+Each file's entry also keeps a stamp (size, mtime_ns and inode of its blob) from when its content was
+last checked against its ETag: `verify(changed_only=True)`, run before every load, re-hashes only the
+files whose stamp changed, so an unchanged model is checked in milliseconds. A change that keeps size,
+mtime and inode (bytes rewritten in place, then the mtime set back) is caught only by a full `verify`.
 
     record = read_record(models_dir / repo_folder_name("distilbert/distilgpt2"))
     record.status  # 'downloaded'
@@ -13,21 +19,25 @@ model came from. Blobs another cache already holds are hard-linked (or symlinked
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import shutil
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from creator_kit import files, validate
+from creator_kit import files, hub, validate
 from creator_kit.catalog import catalog_entry
+from creator_kit.errors import CreatorKitError
 from creator_kit.hub import RemoteFile
 
 RECORD_NAME = "creator-kit.json"
+#: What a repo folder holds, one at least: the store's record, or the hub cache's own layout.
+REPO_MARKERS = (RECORD_NAME, "snapshots", "blobs")
 
 
 def repo_folder_name(repo_id: str) -> str:
@@ -35,12 +45,18 @@ def repo_folder_name(repo_id: str) -> str:
     return "models--" + repo_id.replace("/", "--")
 
 
+#: What `stamp` returns: size, mtime_ns and inode of a file.
+Stamp = tuple[int, int, int]
+
+
 @dataclass(frozen=True)
 class FileEntry:
-    """One installed file as published: its ETag (the blob's name) and size in bytes."""
+    """One installed file as published: its ETag (the blob's name), its size in bytes, and the stamp of its blob
+    when its content last matched the ETag (None: never checked here)."""
 
     etag: str
     size: int
+    stamp: Stamp | None = None
 
 
 @dataclass(frozen=True)
@@ -94,6 +110,7 @@ class VerifyReport:
     repo_id: str
     checked_files: int
     problems: list[str]
+    repair: str = ""  # what repairs a damaged model (the store fills it in)
 
     @property
     def ok(self) -> bool:
@@ -124,7 +141,7 @@ def read_record(repo_dir: Path) -> ModelRecord:
         complete=in_place and (bool(data.get("complete")) if data else True),
         allow_pickle=bool(data.get("allow_pickle")),
         task=data.get("task"),
-        files={path: FileEntry(e["etag"], e["size"]) for path, e in (data.get("files") or {}).items()},
+        files={path: _entry(e) for path, e in (data.get("files") or {}).items()},
         description=data.get("description", ""),
         metadata=data.get("metadata", {}),
         installed_at=data.get("installed_at"),
@@ -156,11 +173,16 @@ def describe(repo_dir: Path) -> InstalledModel:
 
 
 def finish(repo_dir: Path, record: ModelRecord) -> ModelRecord:
-    """Point the snapshot at the blobs, write the ref, and only then write the record as complete."""
+    """Point the snapshot at the blobs, write the ref, and only then write the record as complete.
+
+    Every blob must have been checked against its ETag on its way in: each file is stamped as checked now.
+    """
     for path, entry in record.files.items():
         _link_snapshot_file(repo_dir, record.commit, path, entry.etag)
     _write_ref(repo_dir, record.revision, record.commit)
-    record = replace(record, complete=True, installed_at=datetime.now(UTC).isoformat(timespec="seconds"))
+    stamped = {path: replace(e, stamp=stamp(repo_dir / "blobs" / e.etag)) for path, e in record.files.items()}
+    now = datetime.now(UTC).isoformat(timespec="seconds")
+    record = replace(record, files=stamped, complete=True, installed_at=now)
     write_record(repo_dir, record)
     return record
 
@@ -169,7 +191,7 @@ def repo_folders(models_dir: Path) -> list[Path]:
     """The model repo folders under `models_dir` (complete or not), sorted."""
     if not models_dir.is_dir():
         return []
-    return sorted(p for p in models_dir.glob("models--*") if (p / "snapshots").is_dir() or (p / RECORD_NAME).is_file())
+    return sorted(p for p in models_dir.glob("models--*") if _is_repo_folder(p))
 
 
 def snapshot_dir(repo_dir: Path, commit: str) -> Path:
@@ -202,51 +224,90 @@ def snapshot_files(snapshot: Path) -> list[RemoteFile]:
     ]
 
 
-def import_snapshot(cache_dir: Path, repo_dir: Path, repo_id: str, revision: str) -> ModelRecord | None:
-    """Install `repo_id` at `revision` into `repo_dir` from the snapshot another cache holds, linking its blobs.
-
-    Returns the complete record, or None when `cache_dir` has no such snapshot.
-    """
+def cached_snapshot(cache_dir: Path, repo_id: str, revision: str) -> Path | None:
+    """The snapshot folder of `repo_id` at `revision` (a name or a commit) in the hub cache `cache_dir`, if any."""
     source_repo = cache_dir / repo_folder_name(repo_id)
     commit = revision if validate.COMMIT.fullmatch(revision) else _read_ref(source_repo, revision)
-    if not commit or not snapshot_dir(source_repo, commit).is_dir():
-        return None
-    found = snapshot_files(snapshot_dir(source_repo, commit))
-    (repo_dir / "blobs").mkdir(parents=True, exist_ok=True)
-    reuse_blobs(cache_dir, repo_id, found, repo_dir / "blobs")
-    return finish(repo_dir, new_record(repo_id, revision, commit, found))
+    return snapshot_dir(source_repo, commit) if commit and snapshot_dir(source_repo, commit).is_dir() else None
 
 
-def verify(repo_dir: Path) -> VerifyReport:
-    """Re-hash the installed files of `repo_dir` against the sizes and ETags of its record.
+def import_snapshot(source: Path, repo_dir: Path, repo_id: str, revision: str) -> ModelRecord | None:
+    """Install `source`, a `cached_snapshot` of `repo_id`, into `repo_dir` at `revision`, linking its blobs.
 
-    A folder without a record is checked against the names of its own blobs.
+    Returns the complete record, or None when some of its blobs are missing or do not match their names.
     """
-    from creator_kit.download import file_digest
+    found = snapshot_files(source)
+    (repo_dir / "blobs").mkdir(parents=True, exist_ok=True)
+    reuse_blobs(source.parents[2], repo_id, found, repo_dir / "blobs")
+    if not all((repo_dir / "blobs" / f.etag).exists() for f in found):
+        return None
+    return finish(repo_dir, new_record(repo_id, revision, source.name, found))
 
+
+def snapshot_configs(snapshot: Path) -> tuple[dict[str, dict[str, Any]], list[RemoteFile]]:
+    """The CODE_CONFIGS of a snapshot folder (what `hub.remote_code` reads) and all its files."""
+    found = snapshot_files(snapshot)
+    return {f.path: files.read_json(snapshot / f.path) for f in found if hub.is_code_config(f.path)}, found
+
+
+def verify(repo_dir: Path, *, changed_only: bool = False) -> VerifyReport:
+    """Re-hash the installed files of `repo_dir` against the sizes and ETags of its record; with `changed_only`,
+    only the files whose stamp changed since they were last checked (or that were never checked here).
+
+    The files found intact get a fresh stamp in the record, the damaged ones lose theirs (so loading and
+    downloading check them again). A folder without a record (written by huggingface_hub) is checked
+    against the names of its own blobs, and gets a record.
+    """
     record = read_record(repo_dir)
     snapshot = snapshot_dir(repo_dir, record.commit)
     expected = record.files or {f.path: FileEntry(f.etag, f.size) for f in snapshot_files(snapshot)}
-    problems = []
+    problems, checked = [], dict(expected)
     for relative, entry in sorted(expected.items()):
         path = snapshot / relative
-        if not path.exists():
-            problems.append(f"{relative}: missing")
-        elif path.stat().st_size != entry.size:
-            problems.append(f"{relative}: size {path.stat().st_size} != published {entry.size}")
-        elif file_digest(path, entry.etag) not in (entry.etag, None):
-            problems.append(f"{relative}: checksum does not match the published {entry.etag}")
+        if changed_only and path.exists() and entry.stamp == stamp(path):
+            continue
+        problem = _problem(path, entry)
+        if problem:
+            problems.append(f"{relative}: {problem}")
+        checked[relative] = replace(entry, stamp=None if problem else stamp(path))  # damaged: re-hashed next time
+    if checked != record.files and record.complete:
+        # A read-only store still loads: its changed files are then hashed again next time.
+        with contextlib.suppress(OSError, CreatorKitError):
+            write_record(repo_dir, replace(record, files=checked))
     return VerifyReport(record.repo_id, checked_files=len(expected), problems=problems)
 
 
+def discard_damaged(repo_dir: Path, remote: Iterable[RemoteFile]) -> list[RemoteFile]:
+    """Delete the blobs of `remote` in `repo_dir` that no longer match their ETag, so they are fetched again.
+
+    Blobs whose stamp is the one the record kept when they were last checked are trusted; the others are
+    re-hashed. Returns the files whose blob was deleted.
+    """
+    stamps = {e.etag: e.stamp for e in read_record(repo_dir).files.values() if e.stamp is not None}
+    damaged = []
+    for f in {f.etag: f for f in remote}.values():
+        blob = repo_dir / "blobs" / f.etag
+        if blob.exists() and stamps.get(f.etag) != stamp(blob) and _problem(blob, FileEntry(f.etag, f.size)):
+            blob.unlink()
+            damaged.append(f)
+    return damaged
+
+
+def stamp(path: Path) -> Stamp:
+    """Size, mtime_ns and inode of `path` (symlinks followed): what changes when a file is rewritten."""
+    status = path.stat()
+    return status.st_size, status.st_mtime_ns, status.st_ino
+
+
 def reuse_blobs(cache_dir: Path, repo_id: str, remote: Iterable[RemoteFile], blobs_dir: Path) -> None:
-    """Hard-link (or, across disks, symlink) into `blobs_dir` the blobs of `remote` that `cache_dir` holds."""
+    """Hard-link (or, across disks, symlink) into `blobs_dir` the blobs of `remote` that `cache_dir` holds
+    and whose content matches their ETag."""
     source_blobs = cache_dir / repo_folder_name(repo_id) / "blobs"
     if not source_blobs.is_dir() or source_blobs.resolve() == blobs_dir.resolve():
         return
     for f in remote:
         source, target = source_blobs / f.etag, blobs_dir / f.etag
-        if not target.exists() and source.is_file() and source.stat().st_size == f.size:
+        if not target.exists() and source.is_file() and not _problem(source, FileEntry(f.etag, f.size)):
             try:
                 os.link(source.resolve(), target)
             except OSError:
@@ -270,11 +331,18 @@ def copy_into_blobs(folder: Path, blobs_dir: Path) -> tuple[str, list[RemoteFile
 
 
 def remove_repo(models_dir: Path, repo_id: str) -> int:
-    """Delete the repo folder of `repo_id` and its locks; returns the bytes freed."""
+    """Delete the repo folder of `repo_id` and its locks; returns the bytes freed.
+
+    Nothing is deleted unless both lie inside `models_dir` (resolved, symlinks included) and the repo folder
+    looks like one (a record, or the hub layout); a symlink in the place of either is unlinked, never followed.
+    """
     repo_dir = models_dir / repo_folder_name(repo_id)
-    freed = tree_size(repo_dir / "blobs")
-    shutil.rmtree(repo_dir)
-    shutil.rmtree(models_dir / ".locks" / repo_folder_name(repo_id), ignore_errors=True)
+    locks = models_dir / ".locks" / repo_folder_name(repo_id)
+    files.check_removable(repo_dir, inside=models_dir, markers=REPO_MARKERS)
+    files.check_removable(locks, inside=models_dir)
+    freed = 0 if repo_dir.is_symlink() else tree_size(repo_dir / "blobs")
+    files.remove_tree(repo_dir, inside=models_dir, markers=REPO_MARKERS)
+    files.remove_tree(locks, inside=models_dir)
     return freed
 
 
@@ -314,6 +382,29 @@ def _link_snapshot_file(repo_dir: Path, commit: str, relative: str, etag: str) -
     if pointer.is_symlink() or pointer.exists():
         pointer.unlink()
     pointer.symlink_to(target)
+
+
+def _problem(path: Path, entry: FileEntry) -> str | None:
+    """How the file `path` differs from `entry` (missing, other size, other checksum), or None when it matches."""
+    from creator_kit.download import file_digest
+
+    if not path.exists():
+        return "missing"
+    if path.stat().st_size != entry.size:
+        return f"size {path.stat().st_size} != published {entry.size}"
+    if file_digest(path, entry.etag) not in (entry.etag, None):
+        return f"checksum does not match the published {entry.etag}"
+    return None
+
+
+def _entry(data: Mapping[str, Any]) -> FileEntry:
+    """A FileEntry from its JSON form (records of earlier versions have no stamp)."""
+    return FileEntry(data["etag"], data["size"], tuple(data["stamp"]) if data.get("stamp") else None)
+
+
+def _is_repo_folder(path: Path) -> bool:
+    """Whether `path` holds a model repo: the store's record, or the snapshots of the hub layout."""
+    return (path / RECORD_NAME).is_file() or (path / "snapshots").is_dir()
 
 
 def _write_ref(repo_dir: Path, revision: str, commit: str) -> None:

@@ -8,17 +8,18 @@ installed, 4 unsafe weights, 5 network or offline, 6 disk, 7 integrity, 130 canc
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from creator_kit.cache import InstalledModel
 from creator_kit.catalog import TASKS
 from creator_kit.config import configure
-from creator_kit.errors import CreatorKitError, IntegrityError, InvalidInputError
+from creator_kit.errors import CreatorKitError, IntegrityError, InvalidInputError, from_os_error
 from creator_kit.events import TqdmReporter
 from creator_kit.sizing import human_size
 from creator_kit.store import ModelStore
@@ -115,10 +116,7 @@ def cmd_info(args: argparse.Namespace) -> int:
 def cmd_verify(args: argparse.Namespace) -> int:
     report = ModelStore().verify(args.repo_id)
     if not report.ok:
-        raise IntegrityError(
-            f"{report.repo_id}: {'; '.join(report.problems)}. Run `creator-kit models download {report.repo_id}` "
-            "again to repair it."
-        )
+        raise IntegrityError(f"{report.repo_id}: {'; '.join(report.problems)}. To repair it, {report.repair}.")
     print(f"{report.repo_id}: {report.checked_files} files match their published checksums.")
     return 0
 
@@ -130,7 +128,7 @@ def cmd_remove(args: argparse.Namespace) -> int:
 
 
 def cmd_generate_text(args: argparse.Namespace) -> int:
-    from creator_kit import text
+    from creator_kit import manifest, text
 
     options = {
         "model": args.model,
@@ -143,6 +141,8 @@ def cmd_generate_text(args: argparse.Namespace) -> int:
         "stop": args.stop,
         "seed": args.seed,
     }
+    if args.out:  # before any work: the file must be new (or --overwrite) and its folder writable
+        manifest.output_path("text", Path(args.out).suffix.lstrip("."), out=args.out, overwrite=args.overwrite)
     if args.stream:
         pieces = text.stream(args.prompt, **options)
         for piece in pieces:
@@ -156,9 +156,8 @@ def cmd_generate_text(args: argparse.Namespace) -> int:
     elif not args.stream:
         print(result.text)
     if args.out:
-        out = Path(args.out)
-        saved = result.save(out.parent, name=out.stem)
-        print(f"Saved {saved} (manifest: {saved.with_suffix('.json')})", file=sys.stderr)
+        saved = result.save(out=args.out, overwrite=args.overwrite)
+        print(f"Saved {saved} (manifest: {manifest.sidecar(saved)})", file=sys.stderr)
     print(
         f"{result.new_tokens} tokens in {result.elapsed_s:.2f} s ({result.tokens_per_s:.1f} tokens/s), "
         f"seed {result.manifest.seed}, {result.finish_reason}",
@@ -168,11 +167,10 @@ def cmd_generate_text(args: argparse.Namespace) -> int:
 
 
 def cmd_generate_image(args: argparse.Namespace) -> int:
-    from creator_kit import image
+    from creator_kit import image, manifest
 
-    out = Path(args.out)
-    if out.suffix.lower() != ".png":
-        raise InvalidInputError(f"--out must name a .png file, not {args.out!r}.")
+    for path in image.batch_paths(args.out, args.batch or 1):  # before any work: new files, a writable folder
+        manifest.output_path("image", "png", out=path, overwrite=args.overwrite)
     params = {
         "negative_prompt": args.negative or "",
         "width": args.width,
@@ -191,7 +189,7 @@ def cmd_generate_image(args: argparse.Namespace) -> int:
             on_event=reporter,
             **{key: value for key, value in params.items() if value is not None},
         )
-    paths = result.save(out.parent, name=out.stem)
+    paths = result.save(out=args.out, overwrite=args.overwrite)
     if args.json:
         _print_json(
             {"paths": [str(p) for p in paths], "elapsed_s": result.elapsed_s, "manifest": result.manifest.to_dict()}
@@ -229,6 +227,7 @@ def cmd_generate_video(args: argparse.Namespace) -> int:
             captions=args.captions,
             gif=args.gif,
             out=args.out,
+            overwrite=args.overwrite,
             on_event=reporter,
             **{key: value for key, value in options.items() if value is not None},
         )
@@ -272,6 +271,7 @@ def cmd_train_text(args: argparse.Namespace) -> int:
         text_column=args.text_column,
         name=args.name,
         lora=args.lora,
+        overwrite=args.overwrite,
         **{key: value for key, value in options.items() if value is not None},
     )
     return _train(config, resume=args.resume, as_json=args.json)
@@ -280,7 +280,10 @@ def cmd_train_text(args: argparse.Namespace) -> int:
 def cmd_train_config(args: argparse.Namespace) -> int:
     from creator_kit import train
 
-    return _train(train.TrainingConfig.from_json(args.config), resume=args.resume, as_json=args.json)
+    config = train.TrainingConfig.from_json(args.config)
+    if args.overwrite:
+        config = dataclasses.replace(config, overwrite=True)
+    return _train(config, resume=args.resume, as_json=args.json)
 
 
 def _train(config: Any, *, resume: bool, as_json: bool) -> int:
@@ -322,8 +325,19 @@ def cmd_lab(args: argparse.Namespace) -> int:
     return 0  # not reached: JupyterLab replaces this process
 
 
+TRAIN_INTERRUPTED = "the last complete checkpoint is kept: run it again with --resume to continue."
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, with a usage error as the one line every other error is (exit 2)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"creator-kit: error: {message} (see `{self.prog} --help`)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="creator-kit", description="Local generative AI workbench.")
+    parser = _Parser(prog="creator-kit", description="Local generative AI workbench.")
+    parser.set_defaults(interrupted="nothing half-written was kept.")
     parser.add_argument("--models-dir", help="the model store (default: $CREATOR_KIT_MODELS_DIR or ./models)")
     parser.add_argument("--offline", action="store_true", help="never use the network")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -342,7 +356,9 @@ def build_parser() -> argparse.ArgumentParser:
     download.add_argument("repo_id")
     download.add_argument("--revision")
     download.add_argument("--allow-pickle", action="store_true", help="accept pickle weights for this model")
-    download.set_defaults(handler=cmd_download)
+    download.set_defaults(
+        handler=cmd_download, interrupted="the bytes fetched so far are kept: run it again to resume."
+    )
 
     info = models.add_parser("info", help="size, memory and whether it fits here")
     info.add_argument("repo_id")
@@ -378,7 +394,8 @@ def build_parser() -> argparse.ArgumentParser:
     text.add_argument("--seed", type=int, help="the same seed gives the same text")
     text.add_argument("--quantize", choices=["int8"], help="dynamic int8 quantization (CPU)")
     text.add_argument("--stream", action="store_true", help="print the text as it is generated")
-    text.add_argument("--out", help="save the text to this .txt file, with a .json manifest beside it")
+    text.add_argument("--out", help="save the text to this file, with its manifest beside it as FILE.json")
+    text.add_argument("--overwrite", action="store_true", help="replace --out (and its manifest) if it exists")
     text.add_argument("--json", action="store_true")
     text.set_defaults(handler=cmd_generate_text)
 
@@ -394,6 +411,7 @@ def build_parser() -> argparse.ArgumentParser:
     picture.add_argument("--seed", type=int, help="the same seed gives the same image")
     picture.add_argument("--batch", type=int, help="images to render; image i uses seed + i")
     picture.add_argument("--out", required=True, help="the .png to write (a batch adds -1, -2... to the name)")
+    picture.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
     picture.add_argument("--json", action="store_true")
     picture.set_defaults(handler=cmd_generate_image)
 
@@ -404,7 +422,7 @@ def build_parser() -> argparse.ArgumentParser:
     story.add_argument("--storyboard", help='a JSON file: a list of scene prompts, or {"scenes": [...], "idea": ...}')
     clip.add_argument("--text-model", help="a text-generation model that writes the scenes from --prompt")
     clip.add_argument("--scenes", type=int, help="how many scenes to make from --prompt (default 3)")
-    clip.add_argument("--duration", type=float, help="seconds (default 4)")
+    clip.add_argument("--duration", type=float, help="seconds (default 4; a text-to-video model: its own length)")
     clip.add_argument("--fps", type=int, help="frames per second (default: the quality's)")
     clip.add_argument("--width", type=int, help="a multiple of 8 (default: the quality's)")
     clip.add_argument("--height", type=int, help="a multiple of 8 (default: the quality's)")
@@ -413,7 +431,8 @@ def build_parser() -> argparse.ArgumentParser:
     clip.add_argument("--captions", action="store_true", help="write each scene's prompt over its frames")
     clip.add_argument("--audio", help="an audio file to play under the video (cut or padded to its length)")
     clip.add_argument("--gif", action="store_true", help="also write a GIF beside the MP4")
-    clip.add_argument("--out", required=True, help="the .mp4 to write (a .json manifest goes beside it)")
+    clip.add_argument("--out", required=True, help="the .mp4 to write (its manifest goes beside it as FILE.json)")
+    clip.add_argument("--overwrite", action="store_true", help="replace --out (and its manifest, sheet, GIF)")
     clip.add_argument("--json", action="store_true")
     clip.set_defaults(handler=cmd_generate_video)
 
@@ -443,14 +462,16 @@ def build_parser() -> argparse.ArgumentParser:
     train_text.add_argument("--eval-every", type=int, help="evaluate and checkpoint every N steps")
     train_text.add_argument("--seed", type=int)
     train_text.add_argument("--resume", action="store_true", help="continue the run from its last checkpoint")
+    train_text.add_argument("--overwrite", action="store_true", help="replace local/NAME, or a stopped run of it")
     train_text.add_argument("--json", action="store_true")
-    train_text.set_defaults(handler=cmd_train_text)
+    train_text.set_defaults(handler=cmd_train_text, interrupted=TRAIN_INTERRUPTED)
 
     train_config = trainer.add_parser("config", help="run a TrainingConfig JSON file (also under accelerate launch)")
     train_config.add_argument("config", help="a TrainingConfig as JSON (TrainingConfig.to_json())")
     train_config.add_argument("--resume", action="store_true", help="continue the run from its last checkpoint")
+    train_config.add_argument("--overwrite", action="store_true", help="replace local/NAME, or a stopped run of it")
     train_config.add_argument("--json", action="store_true")
-    train_config.set_defaults(handler=cmd_train_config)
+    train_config.set_defaults(handler=cmd_train_config, interrupted=TRAIN_INTERRUPTED)
     return parser
 
 
@@ -470,15 +491,33 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.offline:
         os.environ["HF_HUB_OFFLINE"] = "1"  # before huggingface_hub is imported: the libraries stay offline too
-    configure(models_dir=args.models_dir, offline=True if args.offline else None)
     try:
+        _require_text(sys.argv[1:] if argv is None else argv)
+        configure(models_dir=args.models_dir, offline=True if args.offline else None)  # reads the environment
         return args.handler(args)
     except CreatorKitError as error:
-        print(f"creator-kit: error: {error}", file=sys.stderr)
-        return error.exit_code
+        return _fail(error)
+    except OSError as error:  # one the engine did not meet at a write of its own: the same contract
+        return _fail(from_os_error(error))
     except KeyboardInterrupt:
-        print("creator-kit: interrupted; partial downloads are kept and resume next time.", file=sys.stderr)
+        print(f"creator-kit: interrupted; {args.interrupted}", file=sys.stderr)
         return 130
+
+
+def _require_text(arguments: Sequence[str]) -> None:
+    """InvalidInputError for an argument that is not valid text (bytes the terminal's encoding cannot decode)."""
+    for argument in arguments:
+        try:
+            argument.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            shown = argument.encode("utf-8", "backslashreplace").decode("ascii", "backslashreplace")
+            raise InvalidInputError(f"The argument {shown!r} is not valid UTF-8 text.") from exc
+
+
+def _fail(error: CreatorKitError) -> int:
+    """Print `error` as the one line on stderr, and return its exit code."""
+    print(f"creator-kit: error: {error}".splitlines()[0], file=sys.stderr)
+    return error.exit_code
 
 
 if __name__ == "__main__":

@@ -106,16 +106,32 @@ def reset_settings() -> None:
 
 
 def select_device(preferred: str | None = None) -> str:
-    """The best torch device here: CUDA, then Apple MPS, then CPU (or `preferred` when given)."""
+    """The best torch device here: CUDA, then Apple MPS, then CPU; or `preferred`, once known to exist here."""
     import torch
 
-    if preferred:
+    if preferred is not None:
+        if not isinstance(preferred, str) or not device_available(preferred):
+            raise InvalidInputError(
+                f"device {preferred!r} is not available here: use 'cpu', or 'cuda' / 'mps' where there is one."
+            )
         return preferred
     if torch.cuda.is_available():
         return "cuda"
     if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
         return "mps"
     return "cpu"
+
+
+def device_available(device: str) -> bool:
+    """Whether the torch device `device` ("cpu", "cuda", "cuda:1", "mps") exists on this machine."""
+    import torch
+
+    if device.startswith("cuda"):
+        index = device.removeprefix("cuda").removeprefix(":") or "0"
+        return torch.cuda.is_available() and index.isdigit() and int(index) < torch.cuda.device_count()
+    if device == "mps":
+        return getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
+    return device == "cpu"
 
 
 def select_dtype(device: str) -> torch.dtype:

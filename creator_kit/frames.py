@@ -4,7 +4,7 @@ A video pipeline (`video`'s native sampling, the `storyboard`) hands its picture
 `video.generate` captions and encodes them with the functions here. The frame path stays lean: frames
 are uint8 numpy arrays (height, width, 3), blended with numpy, and encoded by imageio-ffmpeg (H.264,
 yuv420p) with an optional audio track muxed in by ffmpeg. moviepy renders what it is good at here,
-caption text (TextClip, DejaVu Sans) and reading audio files (AudioFileClip), instead of compositing
+caption text (TextClip, DejaVu Sans) and probing audio files (`ffmpeg_parse_infos`), instead of compositing
 every frame (its CompositeVideoClip is several times slower).
 """
 
@@ -162,21 +162,23 @@ def with_captions(frames: Iterable[Frame], captions: Sequence[str], line: Timeli
         yield out
 
 
-def check_audio(path: str | Path) -> float:
-    """The duration in seconds of the audio file at `path`, or InvalidInputError when it cannot be read."""
-    from moviepy import AudioFileClip
+def check_audio(path: str | Path) -> None:
+    """InvalidInputError, in one line, unless `path` is a file with an audio stream that ffmpeg can read.
+
+    moviepy's probe runs ``ffmpeg -i`` with its output captured and opens no reader (which would complain when
+    collected); of ffmpeg's report only its last line, the reason, reaches the message.
+    """
+    from moviepy.video.io.ffmpeg_reader import ffmpeg_parse_infos
 
     if not Path(path).is_file():
         raise InvalidInputError(f"The audio file {path} does not exist.")
     try:
-        clip = AudioFileClip(str(path))
+        infos = ffmpeg_parse_infos(str(path), check_duration=False)
     except (OSError, KeyError, ValueError, IndexError) as exc:
-        raise InvalidInputError(f"Cannot read {path} as audio (use a WAV, MP3, M4A or OGG file): {exc}") from exc
-    duration = clip.duration
-    clip.close()
-    if not duration:
-        raise InvalidInputError(f"{path} holds no audio.")
-    return duration
+        why = next((line.strip() for line in reversed(str(exc).splitlines()) if line.strip()), type(exc).__name__)
+        raise InvalidInputError(f"Cannot read {path} as audio (use a WAV, MP3, M4A or OGG file): {why}") from exc
+    if not infos.get("audio_found"):
+        raise InvalidInputError(f"{path} holds no audio (use a WAV, MP3, M4A or OGG file).")
 
 
 def encode_mp4(

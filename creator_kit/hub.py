@@ -2,19 +2,22 @@
 
 The Hub is whatever HF_ENDPOINT (``Settings.endpoint``) points at: huggingface.co or a mirror. Only
 safetensors weights are chosen by default; pickle weights are refused unless the user opts in, and
-other frameworks' weights or variant copies are never fetched. huggingface_hub and HTTP exceptions
-become Creator Kit errors here, with the fix in the message. huggingface_hub is imported inside the
-functions, so importing this module stays cheap.
+other frameworks' weights or variant copies are never fetched. A model that needs Python code
+of its own (`remote_code`: an ``auto_map``, a custom pipeline) is refused, from its small config files
+alone, before any weight is fetched. huggingface_hub and HTTP exceptions become Creator Kit errors
+here, with the fix in the message. huggingface_hub is imported inside the functions, so importing
+this module stays cheap.
 
     commit, remote = remote_files("distilbert/distilgpt2", "main")
     files = select_files("distilbert/distilgpt2", remote, allow_pickle=False)
+    refuse_remote_code("distilbert/distilgpt2", read_configs("distilbert/distilgpt2", commit, remote), remote)
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import PurePosixPath
@@ -22,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from creator_kit import validate
 from creator_kit.config import get_settings
-from creator_kit.errors import ModelNotFoundError, NetworkError, OfflineError, UnsafeWeightsError
+from creator_kit.errors import ModelNotFoundError, NetworkError, OfflineError, RemoteCodeError, UnsafeWeightsError
 
 if TYPE_CHECKING:
     from huggingface_hub import HfApi
@@ -43,6 +46,20 @@ FOREIGN_WEIGHT_SUFFIXES = (
 )
 #: Variant weights (fp16 copies, EMA / non-EMA) that diffusers repos publish beside the default ones.
 _VARIANT = re.compile(r"\.(fp16|bf16|ema|non_ema)\.(safetensors|bin)$")
+#: The small JSON files (in any folder of a repo) that name the classes a model loads with: where it can ask
+#: for code of its own. transformers: model, tokenizer, processor configs; diffusers: the pipeline's index.
+CODE_CONFIGS = frozenset(
+    {
+        "config.json",
+        "tokenizer_config.json",
+        "processor_config.json",
+        "preprocessor_config.json",
+        "video_preprocessor_config.json",
+        "model_index.json",
+    }
+)
+#: Libraries whose classes a diffusers ``model_index.json`` may name without running the repo's code.
+STANDARD_LIBRARIES = frozenset({"diffusers", "transformers"})
 
 
 @dataclass(frozen=True)
@@ -140,6 +157,62 @@ def select_files(repo_id: str, files: Iterable[RemoteFile], *, allow_pickle: boo
     return [f for f in files if not f.path.endswith(PICKLE_SUFFIXES) or f.path in keep_pickle]
 
 
+def is_code_config(path: str) -> bool:
+    """Whether `path` is one of the CODE_CONFIGS, the files `remote_code` reads."""
+    return PurePosixPath(path).name in CODE_CONFIGS
+
+
+def remote_code(configs: Mapping[str, Mapping[str, Any]], paths: Iterable[str]) -> list[str]:
+    """What makes a model need Python code of its own (empty when the standard classes load it).
+
+    `configs` maps the path of each of the model's CODE_CONFIGS to its content, `paths` are all its files.
+    Found: an ``auto_map`` (transformers' pointer to the repo's modules), a ``custom_pipeline``, and in a
+    ``model_index.json`` a pipeline (``_class_name``) or component naming a module other than diffusers or
+    transformers that the repo ships as a ``.py`` file.
+    """
+    python = {p for p in paths if p.endswith(".py")}
+    found = []
+    for path, config in sorted(configs.items()):
+        if config.get("auto_map"):
+            found.append(f"auto_map in {path} ({', '.join(_mapped_modules(config['auto_map']))})")
+        found += [f"{key} in {path}" for key in ("custom_pipeline", "custom_pipelines") if config.get(key)]
+        if PurePosixPath(path).name != "model_index.json":
+            continue
+        folder = "" if _folder(path) == "." else _folder(path) + "/"
+        for name, entry in config.items():
+            module = entry[0] if isinstance(entry, list) and entry and isinstance(entry[0], str) else None
+            if module is None or module in STANDARD_LIBRARIES:
+                continue
+            shipped = {f"{folder}{module}.py", f"{folder}{name}/{module}.py"} & python
+            found += [f"{path} loads {name} from {file}" for file in sorted(shipped)]
+    return found
+
+
+def refuse_remote_code(repo_id: str, configs: Mapping[str, Mapping[str, Any]], files: Iterable[RemoteFile]) -> None:
+    """RemoteCodeError (one line: what was found) when `repo_id` needs code of its own, per `remote_code`."""
+    found = remote_code(configs, (f.path for f in files))
+    if found:
+        raise RemoteCodeError(
+            f"{repo_id} needs its own Python code to load ({'; '.join(found[:3])}). Creator Kit never runs a "
+            "model's own code: pick a model that works with the standard transformers and diffusers classes."
+        )
+
+
+def read_configs(repo_id: str, commit: str, files: Iterable[RemoteFile]) -> dict[str, dict[str, Any]]:
+    """The CODE_CONFIGS among `files` of `repo_id` at `commit`, read from the Hub (a few KB, nothing stored)."""
+    from huggingface_hub.utils import get_session, hf_raise_for_status
+
+    configs = {}
+    with translate_errors(repo_id):
+        for f in files:
+            if is_code_config(f.path):
+                url = file_url(repo_id, f.path, commit)
+                response = get_session().get(url, headers=request_headers(), follow_redirects=True, timeout=30.0)
+                hf_raise_for_status(response)
+                configs[f.path] = _json_object(response.content)
+    return configs
+
+
 @contextmanager
 def translate_errors(subject: str) -> Iterator[None]:
     """Turn huggingface_hub and HTTP exceptions raised in the block into Creator Kit errors about `subject`."""
@@ -170,3 +243,19 @@ def translate_errors(subject: str) -> Iterator[None]:
 
 def _folder(path: str) -> str:
     return str(PurePosixPath(path).parent)
+
+
+def _mapped_modules(auto_map: Any) -> list[str]:
+    """The module files an ``auto_map`` points at (``module.Class`` or ``other/repo--module.Class`` values)."""
+    values = auto_map.values() if isinstance(auto_map, dict) else [auto_map]
+    names = [v for value in values for v in (value if isinstance(value, list) else [value]) if isinstance(v, str)]
+    return sorted({name.rsplit(".", 1)[0].replace("--", ": ") + ".py" for name in names}) or ["no module named"]
+
+
+def _json_object(content: bytes) -> dict[str, Any]:
+    """The JSON object in `content`, or an empty dict when it is not one (the loader then fails on its own)."""
+    try:
+        data = json.loads(content)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return {}
+    return data if isinstance(data, dict) else {}

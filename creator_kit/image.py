@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 from creator_kit import manifest as manifests
-from creator_kit import runtime, validate
+from creator_kit import runtime, sizing, validate
 from creator_kit.catalog import TEXT_TO_IMAGE
 from creator_kit.errors import CancelledError, InvalidInputError, WrongTaskError
 from creator_kit.events import Done, EventCallback, Preview, Progress, emit
@@ -55,7 +55,7 @@ ImageModel: TypeAlias = "runtime.LoadedModel[DiffusionPipeline, SchedulerMixin]"
 
 @dataclass(frozen=True)
 class ImageParams:
-    """Everything that decides the pixels, besides the model."""
+    """Everything that decides the pixels, besides the model. Each prompt: at most 20,000 characters."""
 
     prompt: str
     negative_prompt: str = ""
@@ -84,10 +84,26 @@ class ImageResult:
     def image(self) -> Image.Image:
         return self.images[0]
 
-    def save(self, folder: str | Path | None = None, name: str | None = None) -> list[Path]:
-        """Write every image as PNG with the manifest embedded; returns the paths."""
+    def save(
+        self,
+        folder: str | Path | None = None,
+        name: str | None = None,
+        *,
+        out: str | Path | None = None,
+        overwrite: bool = False,
+    ) -> list[Path]:
+        """Write every image as PNG with the manifest embedded: new files in `folder`, or exactly `out` (image i of
+        a batch: `batch_paths`); an existing file is replaced only with `overwrite`. Returns the paths."""
+        outs = batch_paths(out, len(self.images)) if out is not None else [None] * len(self.images)
         self.paths = [
-            manifests.save_png(image, self.image_manifest(i), folder=folder, name=f"{name}-{i}" if name and i else name)
+            manifests.save_png(
+                image,
+                self.image_manifest(i),
+                folder=folder,
+                name=f"{name}-{i}" if name and i else name,
+                out=outs[i],
+                overwrite=overwrite,
+            )
             for i, image in enumerate(self.images)
         ]
         return self.paths
@@ -110,6 +126,12 @@ class ImageResult:
         return ImageResult([self.images[index]], self.image_manifest(index), self.elapsed_s)
 
 
+def batch_paths(out: str | Path, count: int) -> list[Path]:
+    """Where the `count` images of a batch saved to `out` go: `out`, then ``<stem>-1.png``, ``<stem>-2.png``..."""
+    out = Path(out)
+    return [out, *(out.with_name(f"{out.stem}-{i}{out.suffix}") for i in range(1, count))]
+
+
 def open_pipeline(class_name: str, path: Path, *, dtype: torch.dtype, use_safetensors: bool, kind: str) -> Any:
     """diffusers' `class_name` from a local model folder, quietly and without its step bar; WrongTaskError if
     the folder does not hold one (`kind` names what was expected)."""
@@ -118,7 +140,7 @@ def open_pipeline(class_name: str, path: Path, *, dtype: torch.dtype, use_safete
             import diffusers
 
             pipeline = getattr(diffusers, class_name).from_pretrained(
-                path, dtype=dtype, use_safetensors=use_safetensors, local_files_only=True
+                path, dtype=dtype, use_safetensors=use_safetensors, local_files_only=True, trust_remote_code=False
             )
     except (ValueError, OSError) as exc:
         raise WrongTaskError(f"The model in {path} is not a {kind}: {exc}".split("\n")[0]) from exc
@@ -160,8 +182,8 @@ def schedulers(model: str | ImageModel, *, store: ModelStore | None = None) -> l
 
 def check_params(params: ImageParams) -> ImageParams:
     """`params` with a seed filled in, or InvalidInputError saying what is allowed (None sizes stay None)."""
-    if not isinstance(params.prompt, str) or not params.prompt.strip():
-        raise InvalidInputError("The prompt must be non-empty text.")
+    validate.prompt(params.prompt)
+    validate.prompt(params.negative_prompt, "negative prompt", allow_empty=True)
     for name in ("width", "height"):
         check_size(name, getattr(params, name), MAX_SIZE, optional=True)
     validate.whole_number("steps", params.steps, 1, MAX_STEPS)
@@ -179,6 +201,45 @@ def check_size(name: str, value: Any, high: int, *, optional: bool = False) -> N
         raise InvalidInputError(f"{name} must be a multiple of 8 from {MIN_SIZE} to {high}, not {value!r}.")
 
 
+def check_fits(
+    loaded: runtime.LoadedModel, width: int, height: int, *, images: int, guidance: float, unit: str = "image"
+) -> None:
+    """InvalidInputError, before any sampling, when one sampling step of `loaded`'s UNet over `images` pictures
+    (`unit`: "frame" for a video) of width x height needs more memory than its device has free: with the estimate
+    (`sizing.sampling_step_bytes`), what is free, and the largest size of the same shape that fits with headroom
+    (`sizing.Fit`: "fits")."""
+    pipeline = loaded.model
+    scale, latents = pipeline.vae_scale_factor, images * (2 if guidance > 1 else 1)  # x2: classifier-free guidance
+    available = sizing.available_memory(loaded.device)
+
+    def fit(size: tuple[int, int]) -> sizing.Fit:
+        w, h = size
+        needed = sizing.sampling_step_bytes(
+            pipeline.unet.config,
+            (h // scale, w // scale),
+            latents=latents,
+            element_bytes=pipeline.unet.dtype.itemsize,
+            device=loaded.device,
+        )
+        return sizing.Fit(needed, available)
+
+    asked = fit((width, height))
+    if asked.verdict != "won't fit":
+        return
+    longest = max(width, height)
+    smaller = (
+        (max(MIN_SIZE, width * side // longest // 8 * 8), max(MIN_SIZE, height * side // longest // 8 * 8))
+        for side in range(longest - 8, MIN_SIZE - 1, -8)
+    )
+    fitting = next((size for size in smaller if fit(size).verdict == "fits"), None)
+    advice = f"the largest size of this shape that fits is {fitting[0]}x{fitting[1]}" if fitting else "no size fits"
+    raise InvalidInputError(
+        f"{width}x{height} ({images} {unit}{'s' if images > 1 else ''}) needs about {sizing.human_size(asked.needed)} "
+        f"of memory for each sampling step on {loaded.device}, but {sizing.human_size(available)} is free: "
+        f"{advice}{' (or fewer at once)' if images > 1 else ''}."
+    )
+
+
 def generate(
     prompt: str,
     *,
@@ -191,6 +252,8 @@ def generate(
 ) -> ImageResult:
     """Render `prompt` with `model` (a repo id in the store, or a LoadedModel).
 
+    `prompt` (and `negative_prompt`) hold at most validate.MAX_PROMPT_CHARS (20,000) characters; a size whose
+    sampling would not fit in memory is refused before it starts (`check_fits`).
     `params` are ImageParams fields. Each step sends Progress (unit "step") and, with `previews`, a
     Preview holding a cheap RGB approximation of the current latents at the output size. Setting
     `cancel` stops between steps with CancelledError.
@@ -205,6 +268,7 @@ def generate(
     pipeline = loaded.model
     native = pipeline.unet.config.sample_size * pipeline.vae_scale_factor
     checked = replace(checked, width=checked.width or native, height=checked.height or native)
+    check_fits(loaded, checked.width, checked.height, images=checked.batch, guidance=checked.guidance)
     use_scheduler(loaded, checked.scheduler)
 
     latent_rgb = _latent_rgb(pipeline)

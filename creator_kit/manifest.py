@@ -1,12 +1,13 @@
 """Provenance: what made an output (model, exact revision, parameters, seed, library versions), and reproducing it.
 
-Every result carries a `Manifest`. Text results save as ``name.txt`` with a ``name.json`` sidecar
-beside them, PNGs embed theirs, videos get a sidecar; `read` gives the manifest back from any of them.
+Every result carries a `Manifest`. Text results save as ``name.txt`` with a ``name.txt.json`` sidecar
+beside them, PNGs embed theirs, videos get a sidecar (``name.mp4.json``); `read` gives the manifest back
+from any of them.
 Each engine maps a manifest back to the call that made it (``text.call_from(manifest)``): its `replay`
 runs that call, the panels' "copy parameters as code" prints it with `python_call`, and `reproduce`
 runs it again and compares the new output with the file.
 
-    path = result.save()           # outputs/text-20260101-120000-ab12cd.txt (+ .json)
+    path = result.save()           # outputs/text-20260101-120000-ab12cd.txt (+ .txt.json)
     manifest.read(path).parameters
     reproduce(path).matches        # True: the same text, pixels or frames again
 """
@@ -25,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from creator_kit import files
 from creator_kit.config import get_settings
-from creator_kit.errors import InvalidInputError, NotFoundError
+from creator_kit.errors import InvalidInputError, NotFoundError, OutputExistsError
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -75,6 +76,12 @@ class Manifest:
         missing = [name for name in ("kind", "model", "revision", "parameters", "seed") if name not in data]
         if missing:
             raise InvalidInputError(f"Not a Creator Kit manifest: missing {', '.join(missing)}.")
+        types = {"kind": str, "model": str, "revision": str, "parameters": dict, "versions": dict, "created": str}
+        wrong = [name for name, kind in types.items() if name in data and not isinstance(data[name], kind)]
+        if wrong or not (
+            data["seed"] is None or (isinstance(data["seed"], int) and not isinstance(data["seed"], bool))
+        ):
+            raise InvalidInputError(f"Not a Creator Kit manifest: {', '.join(wrong) or 'seed'} has the wrong type.")
         known = cls.__dataclass_fields__
         return cls(**{key: value for key, value in data.items() if key in known})
 
@@ -89,40 +96,87 @@ class Manifest:
         return cls.from_dict(data)
 
 
-def output_path(kind: str, suffix: str, folder: str | Path | None = None, name: str | None = None) -> Path:
-    """A new file path in `folder` (default: the outputs folder): ``<kind>-<time>-<random>.<suffix>``."""
-    folder = Path(folder) if folder is not None else get_settings().outputs_dir
-    folder.mkdir(parents=True, exist_ok=True)
-    if name is None:
-        name = f"{kind}-{datetime.now(UTC):%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
-    elif Path(name).name != name or name.startswith("."):
-        raise InvalidInputError(f"{name!r} is not a plain file name; give a name without folders.")
-    return folder / f"{name}.{suffix}"
+def output_path(
+    kind: str,
+    suffix: str,
+    folder: str | Path | None = None,
+    name: str | None = None,
+    *,
+    out: str | Path | None = None,
+    overwrite: bool = False,
+) -> Path:
+    """Where an output goes: exactly `out` when given (its suffix must be `suffix`), else ``<name>.<suffix>`` in
+    `folder` (default: the outputs folder; default name ``<kind>-<time>-<random>``).
+
+    The folder is checked to take files before any work; an existing file (or its manifest sidecar) raises
+    OutputExistsError unless `overwrite`.
+    """
+    if out is not None:
+        path = Path(out)
+        if path.suffix.lower() != f".{suffix}":
+            raise InvalidInputError(f"The output must be a .{suffix} file, not {str(out)!r}.")
+    else:
+        if name is None:
+            name = f"{kind}-{datetime.now(UTC):%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
+        elif Path(name).name != name or name.startswith("."):
+            raise InvalidInputError(f"{name!r} is not a plain file name; give a name without folders.")
+        path = Path(folder) if folder is not None else get_settings().outputs_dir
+        path = path / f"{name}.{suffix}"
+    files.require_writable_folder(path.parent)
+    if path.is_dir():
+        raise OutputExistsError(f"{path} is a folder: name a file to write.")
+    claim([path, sidecar(path)], overwrite=overwrite)
+    return path
+
+
+def claim(paths: list[Path], *, overwrite: bool) -> None:
+    """OutputExistsError naming the first of `paths` that exists, unless `overwrite`."""
+    taken = next((p for p in paths if p.exists() or p.is_symlink()), None)
+    if taken is not None and not overwrite:
+        raise OutputExistsError(
+            f"{taken} exists already: choose another name, or replace it with --overwrite (overwrite=True)."
+        )
 
 
 def sidecar(path: str | Path) -> Path:
-    """The ``.json`` manifest beside an output file."""
-    return Path(path).with_suffix(".json")
+    """The manifest file beside an output: ``<file>.json`` (``notes.md`` -> ``notes.md.json``)."""
+    return Path(f"{path}.json")
 
 
-def save_text(text: str, manifest: Manifest, *, folder: str | Path | None = None, name: str | None = None) -> Path:
-    """Write `text` as a .txt file and `manifest` as its .json sidecar; returns the .txt path."""
-    path = output_path(manifest.kind, "txt", folder, name)
+def save_text(
+    text: str,
+    manifest: Manifest,
+    *,
+    folder: str | Path | None = None,
+    name: str | None = None,
+    out: str | Path | None = None,
+    overwrite: bool = False,
+) -> Path:
+    """Write `text` (a new .txt in `folder`, or exactly `out`) with `manifest` in its sidecar; returns the path."""
+    path = output_path(
+        manifest.kind, Path(out).suffix.lstrip(".") if out else "txt", folder, name, out=out, overwrite=overwrite
+    )
     files.write_text(sidecar(path), manifest.to_json())
     return files.write_text(path, text)
 
 
 def save_png(
-    image: Image.Image, manifest: Manifest, *, folder: str | Path | None = None, name: str | None = None
+    image: Image.Image,
+    manifest: Manifest,
+    *,
+    folder: str | Path | None = None,
+    name: str | None = None,
+    out: str | Path | None = None,
+    overwrite: bool = False,
 ) -> Path:
-    """Write `image` as PNG with `manifest` embedded in text chunks; returns the path.
+    """Write `image` as PNG (a new file in `folder`, or exactly `out`) with `manifest` embedded; returns the path.
 
     Two chunks: ``creator-kit`` (the manifest as JSON, read back by `read`) and ``parameters`` (the
     AUTOMATIC1111 format, which other Stable Diffusion tools read).
     """
     from PIL.PngImagePlugin import PngInfo
 
-    path = output_path(manifest.kind, "png", folder, name)
+    path = output_path(manifest.kind, "png", folder, name, out=out, overwrite=overwrite)
     info = PngInfo()
     info.add_text(PNG_KEY, manifest.to_json())
     info.add_text("parameters", a1111_parameters(manifest))
@@ -145,19 +199,47 @@ def a1111_parameters(manifest: Manifest) -> str:
 
 
 def read(path: str | Path) -> Manifest:
-    """The manifest of an output: a PNG with it embedded, or the .json sidecar (or the output beside it)."""
-    if Path(path).suffix.lower() == ".png" and Path(path).is_file():
-        from PIL import Image
+    """The manifest of an output: embedded in a PNG, or its sidecar (given the output, or the sidecar itself).
 
+    Anything that is not a readable Creator Kit manifest raises InvalidInputError (or NotFoundError when
+    there is none), never a library's exception.
+    """
+    path = Path(path)
+    if not path.name or path.is_dir():
+        raise NotFoundError(f"{path} is a folder: give an output file made by Creator Kit, or its manifest.")
+    if path.suffix.lower() == ".png" and path.is_file():
+        return _from_png(path)
+    candidates = [path] if path.suffix.lower() == ".json" else [sidecar(path), path.with_suffix(".json")]
+    found = next((p for p in candidates if p.is_file()), None)  # <name>.json: sidecars written before 0.2
+    if found is None:
+        raise NotFoundError(f"No manifest at {candidates[0]}: outputs saved by Creator Kit carry one beside them.")
+    try:
+        return Manifest.from_json(found.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InvalidInputError(f"Cannot read {found} as a manifest: {exc}.") from exc
+
+
+def output_of(path: str | Path) -> Path:
+    """The output a manifest path belongs to: the file itself, or the one its sidecar sits beside."""
+    path = Path(path)
+    if path.suffix.lower() != ".json":
+        return path
+    beside = path.with_suffix("")
+    return beside if beside.suffix else path.with_suffix(".txt")  # notes.md.json -> notes.md; old x.json -> x.txt
+
+
+def _from_png(path: Path) -> Manifest:
+    from PIL import Image, UnidentifiedImageError
+
+    try:
         with Image.open(path) as png:
+            png.load()
             embedded = png.text.get(PNG_KEY) if hasattr(png, "text") else None
-        if embedded is None:
-            raise NotFoundError(f"{path} carries no Creator Kit manifest (no '{PNG_KEY}' PNG text chunk).")
-        return Manifest.from_json(embedded)
-    path = sidecar(path)
-    if not path.is_file():
-        raise NotFoundError(f"No manifest at {path}: outputs saved by Creator Kit have a .json sidecar beside them.")
-    return Manifest.from_json(path.read_text(encoding="utf-8"))
+    except (OSError, SyntaxError, UnidentifiedImageError, ValueError) as exc:
+        raise InvalidInputError(f"{path} is not a readable PNG ({exc}).") from exc
+    if embedded is None:
+        raise NotFoundError(f"{path} carries no Creator Kit manifest (no '{PNG_KEY}' PNG text chunk).")
+    return Manifest.from_json(embedded)
 
 
 def of_kind(source: Manifest | str | Path, kind: str) -> Manifest:
@@ -188,43 +270,82 @@ class Reproduction:
     manifest: Manifest
     compared: str  # what was compared: "text", "pixels" or "frames" (before encoding)
     matches: bool
+    notes: list[str] = field(default_factory=list)  # what differs from where it was made (device, revision)
 
     def summary(self) -> str:
         """One line: what the file is and whether it was reproduced."""
         verdict = "reproduced exactly" if self.matches else "DIFFERS from the original"
-        record = self.manifest
-        return f"{self.path}: {record.kind} from {record.model} @ {record.revision[:12]}, seed {record.seed}: {verdict}"
+        record, notes = self.manifest, "".join(f"; {note}" for note in self.notes)
+        made = f"{record.kind} from {record.model} @ {record.revision[:12]}, seed {record.seed}"
+        return f"{self.path}: {made}: {verdict}{notes}"
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "path": str(self.path),
-            "manifest": self.manifest.to_dict(),
-            "compared": self.compared,
-            "matches": self.matches,
-        }
+        return dict(asdict(self), path=str(self.path), manifest=self.manifest.to_dict())
+
+
+#: The file each kind of output is saved as (a text result may have any suffix).
+OUTPUT_SUFFIXES = {"image": ".png", "video": ".mp4"}
 
 
 def reproduce(path: str | Path) -> Reproduction:
     """Run the manifest of the output at `path` again and compare: text as saved, PNG pixels, video frames.
 
     Video frames are compared by the sha256 the manifest recorded before encoding (encoders need not give
-    equal bytes); the new video is written to a scratch folder and deleted.
+    equal bytes); the new video is written to a scratch folder and deleted. A manifest made on a device this
+    machine lacks runs on the device here, and a model revision other than the recorded one is named: the
+    `notes` say so, since either can change the output.
     """
-    path = Path(path)
     record = read(path)
+    output = output_of(path)
     if record.kind not in ENGINES:
         raise InvalidInputError(f"Reproducing {record.kind} outputs is not supported; image, text and video are.")
+    expected, suffix = OUTPUT_SUFFIXES.get(record.kind), output.suffix.lower()
+    if (expected and suffix != expected) or (not expected and suffix in OUTPUT_SUFFIXES.values()):
+        raise InvalidInputError(f"{path} holds a {record.kind} manifest: it does not belong to a {suffix} file.")
     engine = importlib.import_module(ENGINES[record.kind])
-    if record.kind == "text":
-        saved = path.with_suffix(".txt").read_text(encoding="utf-8")
-        return Reproduction(path, record, "text", "\n\n".join(engine.replay(record).texts) == saved)
-    if record.kind == "image":
-        from PIL import Image
+    overrides, notes = _here(record)
+    try:
+        if record.kind == "text":
+            saved = output.read_text(encoding="utf-8")
+            again = "\n\n".join(engine.replay(record, **overrides).texts)
+            return Reproduction(Path(path), record, "text", again == saved, notes)
+        if record.kind == "image":
+            pixels, again = _pixels(output), engine.replay(record, **overrides).image.tobytes()
+            return Reproduction(Path(path), record, "pixels", again == pixels, notes)
+        digest = record.parameters["frames_sha256"]
+        with tempfile.TemporaryDirectory(prefix="creator-kit-reproduce-") as scratch:
+            again = engine.replay(record, out=Path(scratch) / "again.mp4", **overrides)
+        matches = again.manifest.parameters["frames_sha256"] == digest
+        return Reproduction(Path(path), record, "frames", matches, notes)
+    except KeyError as exc:
+        raise InvalidInputError(f"The {record.kind} manifest of {path} lacks {exc}: it cannot be run again.") from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InvalidInputError(f"Cannot read the output {output} to compare with: {exc}.") from exc
 
+
+def _here(record: Manifest) -> tuple[dict[str, Any], list[str]]:
+    """Overrides that run `record` on this machine, and notes on what differs from where it was made."""
+    from creator_kit.config import device_available, select_device
+    from creator_kit.store import ModelStore
+
+    overrides, notes = {}, []
+    recorded = record.parameters.get("device")
+    if isinstance(recorded, str) and not device_available(recorded):
+        overrides["device"] = select_device()
+        notes.append(f"made on {recorded}, run on {overrides['device']} here: results may differ across devices")
+    installed = ModelStore().get(record.model)
+    if installed.commit != record.revision:
+        notes.append(
+            f"{record.model} is installed at {installed.commit[:12]}; the manifest names {record.revision[:12]}"
+        )
+    return overrides, notes
+
+
+def _pixels(path: Path) -> bytes:
+    from PIL import Image, UnidentifiedImageError
+
+    try:
         with Image.open(path) as original:
-            pixels = original.convert("RGB").tobytes()
-        return Reproduction(path, record, "pixels", engine.replay(record).image.tobytes() == pixels)
-    with tempfile.TemporaryDirectory(prefix="creator-kit-reproduce-") as scratch:
-        again = engine.replay(record, out=Path(scratch) / "again.mp4")
-    digest = record.parameters["frames_sha256"]
-    return Reproduction(path, record, "frames", again.manifest.parameters["frames_sha256"] == digest)
+            return original.convert("RGB").tobytes()
+    except (OSError, SyntaxError, UnidentifiedImageError, ValueError) as exc:
+        raise InvalidInputError(f"{path} is not a readable PNG ({exc}).") from exc

@@ -3,7 +3,9 @@
 The engines (text, image, video) hand `load` a loader for their kind of model; the cache makes sure
 the same model with the same options is loaded once, and unloads the least recently used models
 before a new one would push the loaded total past the budget. Sizes are measured on the loaded
-objects (bytes of their tensors, quantized weights included), not assumed.
+objects (bytes of their tensors, quantized weights included), not assumed. Before a loader runs, the
+store checks the model (`ModelStore.check_before_load`): none of its own code, and no file changed
+since it was last checked that no longer matches its checksum.
 
     loaded = runtime.load("distilbert/distilgpt2", task="text-generation", loader=load_causal_lm)
     runtime.loaded()          # ['distilbert/distilgpt2']
@@ -26,10 +28,9 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 import psutil
 
 from creator_kit import sizing
-from creator_kit.cache import InstalledModel
 from creator_kit.catalog import catalog_entries
 from creator_kit.config import get_settings, select_device, select_dtype
-from creator_kit.errors import CreatorKitError, IntegrityError, InvalidInputError, UnsafeWeightsError, WrongTaskError
+from creator_kit.errors import InvalidInputError, UnsafeWeightsError, WrongTaskError
 from creator_kit.events import Done, EventCallback, Log, emit
 from creator_kit.hub import PICKLE_SUFFIXES
 from creator_kit.store import ModelStore
@@ -131,7 +132,8 @@ class Runtime:
     ) -> LoadedModel:
         """`repo_id` loaded for `task` by `loader`, from the cache when it is already there.
 
-        Raises ModelNotInstalledError (with the command that installs it) and WrongTaskError.
+        Raises ModelNotInstalledError (with the command that installs it), WrongTaskError, RemoteCodeError
+        and IntegrityError (files damaged since they were last checked, with the repair).
         `quantize="int8"` applies dynamic int8 quantization to the Linear layers (CPU only).
         """
         store = self._store or ModelStore()
@@ -141,11 +143,11 @@ class Runtime:
                 f"{repo_id} is a {installed.task} model; {task} needs a {task} model. "
                 f"See `creator-kit models catalog --task {task}`."
             )
-        device = select_device(device)
         if quantize is not None and quantize not in QUANTIZATIONS:
             raise InvalidInputError(f"quantize must be one of {', '.join(QUANTIZATIONS)} or None, not {quantize!r}.")
-        if quantize is not None and device != "cpu":
+        if quantize is not None and device not in (None, "cpu"):
             raise InvalidInputError(f"int8 quantization runs on the CPU only: use device='cpu', not {device!r}.")
+        device = select_device("cpu" if quantize is not None else device)
         dtype = select_dtype(device)
         dtype_name = str(dtype).removeprefix("torch.")
         key = (installed.repo_id, installed.commit, device, quantize, tuple(sorted(options.items())))
@@ -157,19 +159,12 @@ class Runtime:
             allow_pickle = installed.allow_pickle
             if not allow_pickle:
                 _require_safetensors(installed.repo_id, snapshot)
+            store.check_before_load(installed.repo_id)
             emit(on_event, Log("load", f"Loading {repo_id} @ {installed.commit[:12]} on {device} ({dtype_name})"))
-            try:
-                self._evict(sizing.count_parameters(snapshot) * sizing.BYTES_PER_PARAMETER[quantize or dtype_name])
-                rss_before = _rss()
-                start = time.perf_counter()
-                model, processor = loader(
-                    snapshot, device=device, dtype=dtype, **options, use_safetensors=not allow_pickle
-                )
-            except CreatorKitError:
-                raise
-            except Exception as error:  # a damaged file reads as anything: name it, or the error stands as it is
-                _raise_if_damaged(store, installed, error)
-                raise
+            self._evict(sizing.count_parameters(snapshot) * sizing.BYTES_PER_PARAMETER[quantize or dtype_name])
+            rss_before = _rss()
+            start = time.perf_counter()
+            model, processor = loader(snapshot, device=device, dtype=dtype, **options, use_safetensors=not allow_pickle)
             if quantize == "int8":
                 model = quantize_int8(model)
             loaded = LoadedModel(
@@ -280,22 +275,6 @@ def tensor_bytes(model: Any) -> int:
             seen.add(value.data_ptr())
             total += value.numel() * value.element_size()
     return total
-
-
-def _raise_if_damaged(store: ModelStore, installed: InstalledModel, error: Exception) -> None:
-    """After a failed load, re-hash the model's files; if any changed, raise IntegrityError with the fix."""
-    problems = store.verify(installed.repo_id).problems
-    if not problems:
-        return
-    repo_id = installed.repo_id
-    fix = {
-        "starter": "build it again with `creator-kit models starter --force`",
-        "custom": "make it again (train it, or register its folder again)",
-    }.get(installed.status, f"`creator-kit models remove {repo_id}`, then `creator-kit models download {repo_id}`")
-    raise IntegrityError(
-        f"{repo_id} could not be loaded ({type(error).__name__}): its files are damaged "
-        f"({'; '.join(problems[:3])}). To repair it: {fix}."
-    ) from error
 
 
 def _require_safetensors(repo_id: str, snapshot: Path) -> None:

@@ -16,7 +16,6 @@ is a loose echo of the corpus. Starters already in the store are kept unless ``f
 from __future__ import annotations
 
 import secrets
-import shutil
 import tempfile
 import time
 from collections.abc import Callable, Iterable
@@ -24,6 +23,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from creator_kit import files
 from creator_kit.cache import InstalledModel
 from creator_kit.events import Done, EventCallback, Log, Progress, emit
 from creator_kit.quiet import quiet
@@ -71,6 +71,7 @@ class Starter:
 def _build_text(scratch: Path, on_event: EventCallback | None) -> tuple[Path, dict[str, Any]]:
     """A random GPT-2 registered in a scratch store, trained there on the corpus; the trained model's folder."""
     from creator_kit.train import TrainingConfig, train
+    from creator_kit.train_checkpoints import RUN_RECORD
 
     lines = [line for line in CORPUS.read_text(encoding="utf-8").splitlines() if line.strip()]
     store = ModelStore(scratch / "store", offline=True, user_cache=scratch / "no-user-cache")
@@ -84,7 +85,7 @@ def _build_text(scratch: Path, on_event: EventCallback | None) -> tuple[Path, di
     try:
         result = train(config, store=store, on_event=on_event)
     finally:
-        shutil.rmtree(config.run_dir, ignore_errors=True)  # checkpoints of a throwaway run
+        files.remove_tree(config.run_dir, inside=config.run_dir.parent, markers=[RUN_RECORD])  # a throwaway run
     metadata = {
         "architecture": {"model": "GPT2LMHeadModel", **GPT2_SIZE},
         "training": config.to_dict(),
@@ -127,6 +128,7 @@ def build_starters(
     Progress over the models, Done with the list; the text starter's training also reports its ``"train"`` events.
     """
     store = store or ModelStore()
+    store.require_writable()
     starters = [s for s in STARTERS if tasks is None or s.task in tasks]
     models = []
     emit(on_event, Progress(OPERATION, 0, len(starters), unit="model"))

@@ -3,7 +3,10 @@
 The façade users call: it checks names, then delegates to `hub` (what the Hub has, which files to
 fetch), `download` (resumable transfer of one blob), `cache` (the hub cache layout and the record
 of each model beside its ``snapshots``) and `sizing` (will it fit). Models already in the user's
-own Hugging Face cache are linked, never downloaded twice.
+own Hugging Face cache are linked, never downloaded twice. A model that needs Python code of its own
+is refused at download, at import and before every load (`check_before_load`, which also re-hashes
+the files that changed since they were last checked); downloading an installed model again fetches
+exactly its damaged files.
 
     store = ModelStore()
     store.download("distilbert/distilgpt2", on_event=TqdmReporter())
@@ -14,15 +17,22 @@ from __future__ import annotations
 
 import shutil
 import threading
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from creator_kit import cache, hub, sizing, validate
+from creator_kit import cache, files, hub, sizing, validate
 from creator_kit.cache import InstalledModel, VerifyReport
 from creator_kit.catalog import CatalogEntry, catalog_entries, catalog_entry, check_task
 from creator_kit.config import get_settings
-from creator_kit.errors import InvalidInputError, ModelNotInstalledError, NetworkError, OfflineError
+from creator_kit.errors import (
+    IntegrityError,
+    InvalidInputError,
+    ModelNotInstalledError,
+    NetworkError,
+    OfflineError,
+    from_os_error,
+)
 from creator_kit.events import Done, EventCallback, Log, Progress, emit
 
 LOCAL_NAMESPACE = "local"
@@ -91,36 +101,38 @@ class ModelStore:
         """Download `repo_id` at `revision` (default ``main``) into the store, resuming any earlier attempt.
 
         Only safetensors weights are fetched; a repo whose weights are pickle files only raises
-        UnsafeWeightsError unless `allow_pickle` is True. Progress arrives as byte Progress events;
-        setting `cancel` stops between chunks with CancelledError, keeping what was fetched.
+        UnsafeWeightsError unless `allow_pickle` is True, and one that needs Python code of its own
+        raises RemoteCodeError, both before anything is fetched or stored. Downloading an installed model
+        again repairs it: the files that no longer match their checksums, and only those, are fetched
+        again. Progress arrives as byte Progress events; setting `cancel` stops between chunks with
+        CancelledError, keeping what was fetched.
         """
         repo_id = validate.repo_id(repo_id)
         revision = validate.revision(revision or "main")
-        repo_dir = self._repo_dir(repo_id)
+        if repo_id.startswith(f"{LOCAL_NAMESPACE}/"):
+            installed = self._installed_at(repo_id, None)
+            hint = repair_hint(installed) if installed else _REMAKE_HINT
+            raise InvalidInputError(f"{repo_id} was made on this machine, so it cannot be downloaded: {hint}.")
         if self.offline:
-            installed = self._installed_at(repo_id, revision)
-            if installed is None and self.user_cache.resolve() != self.models_dir.resolve():
-                imported = cache.import_snapshot(self.user_cache, repo_dir, repo_id, revision)
-                installed = cache.describe(repo_dir) if imported else None
-            if installed is not None:
-                return installed
-            raise OfflineError(
-                f"{repo_id} is not installed and offline mode is on. Go online (unset HF_HUB_OFFLINE, drop "
-                "--offline) and run `creator-kit models download " + repo_id + "`."
-            )
+            return self._install_offline(repo_id, revision)
 
         commit, remote = hub.remote_files(repo_id, revision)
-        files = hub.select_files(repo_id, remote, allow_pickle=allow_pickle)
+        selected = hub.select_files(repo_id, remote, allow_pickle=allow_pickle)
+        hub.refuse_remote_code(repo_id, hub.read_configs(repo_id, commit, remote), remote)
+        self.require_writable()
+        repo_dir = self._repo_dir(repo_id)
         blobs_dir = repo_dir / "blobs"
         blobs_dir.mkdir(parents=True, exist_ok=True)
-        cache.reuse_blobs(self.user_cache, repo_id, files, blobs_dir)
-        sizing.require_free_disk(repo_id, cache.missing_bytes(blobs_dir, files), self.models_dir)
-        record = cache.new_record(repo_id, revision, commit, files, allow_pickle=allow_pickle)
+        for damaged in cache.discard_damaged(repo_dir, selected):
+            emit(on_event, Log("download", f"{damaged.path} is damaged: fetching it again"))
+        cache.reuse_blobs(self.user_cache, repo_id, selected, blobs_dir)
+        sizing.require_free_disk(repo_id, cache.missing_bytes(blobs_dir, selected), self.models_dir)
+        record = cache.new_record(repo_id, revision, commit, selected, allow_pickle=allow_pickle)
         cache.write_record(repo_dir, record)
-        missing = [f for f in files if not (blobs_dir / f.etag).exists()]
-        total = sum(f.size for f in files)
+        missing = [f for f in selected if not (blobs_dir / f.etag).exists()]
+        total = sum(f.size for f in selected)
         done = total - sum(f.size for f in missing)
-        emit(on_event, Log("download", f"{repo_id} @ {commit[:12]}: {len(files)} files, {total / 1e6:.1f} MB"))
+        emit(on_event, Log("download", f"{repo_id} @ {commit[:12]}: {len(selected)} files, {total / 1e6:.1f} MB"))
         emit(on_event, Progress("download", done, total, unit="B", stage=repo_id))
         from creator_kit.download import fetch_blob
 
@@ -148,6 +160,28 @@ class ModelStore:
         emit(on_event, Done("download", installed))
         return installed
 
+    def _install_offline(self, repo_id: str, revision: str) -> InstalledModel:
+        """`download` in offline mode: the installed model once its files check out, else the copy in the
+        user's Hugging Face cache, imported (linked), else OfflineError."""
+        go_online = f"Go online (unset HF_HUB_OFFLINE, drop --offline) and run `creator-kit models download {repo_id}`"
+        installed = self._installed_at(repo_id, revision)
+        if installed is not None:
+            problems = cache.verify(self._repo_dir(repo_id), changed_only=True).problems
+            if problems:
+                raise OfflineError(
+                    f"{repo_id} has damaged files ({'; '.join(problems[:3])}); repairing them needs the network. "
+                    f"{go_online}."
+                )
+            return installed
+        source = cache.cached_snapshot(self.user_cache, repo_id, revision)
+        if source is not None and self.user_cache.resolve() != self.models_dir.resolve():
+            configs, found = cache.snapshot_configs(source)
+            hub.refuse_remote_code(repo_id, configs, found)
+            self.require_writable()
+            if cache.import_snapshot(source, self._repo_dir(repo_id), repo_id, revision):
+                return cache.describe(self._repo_dir(repo_id))
+        raise OfflineError(f"{repo_id} is not installed and offline mode is on. {go_online}.")
+
     def register_local(
         self,
         name: str,
@@ -167,12 +201,12 @@ class ModelStore:
         folder = Path(folder)
         if not any(p.is_file() for p in folder.rglob("*")):
             raise InvalidInputError(f"{folder} holds no files to register as a model.")
+        self.require_writable()
         repo_dir = self._repo_dir(repo_id)
-        if repo_dir.exists():
-            shutil.rmtree(repo_dir)
-        commit, files = cache.copy_into_blobs(folder, repo_dir / "blobs")
+        cache.remove_repo(self.models_dir, repo_id)
+        commit, copied = cache.copy_into_blobs(folder, repo_dir / "blobs")
         record = cache.new_record(
-            repo_id, "main", commit, files, source=source, task=task, description=description, metadata=metadata or {}
+            repo_id, "main", commit, copied, source=source, task=task, description=description, metadata=metadata or {}
         )
         cache.finish(repo_dir, record)
         return cache.describe(repo_dir)
@@ -194,7 +228,7 @@ class ModelStore:
         installed = self._installed_at(repo_id, None)
         if installed is None:
             if repo_id.startswith(f"{LOCAL_NAMESPACE}/"):
-                hint = "Train it again, or run `creator-kit models starter` for the starter models."
+                hint = f"{_REMAKE_HINT.capitalize()}."
             elif catalog_entry(repo_id) is None:
                 hint = f"Run `creator-kit models download {repo_id}` (or search with `models catalog`)."
             else:
@@ -207,19 +241,48 @@ class ModelStore:
         return Path(self.get(repo_id).path)
 
     def verify(self, repo_id: str) -> VerifyReport:
-        """Re-hash every installed file and compare it with the size and checksum the Hub published."""
-        return cache.verify(self._repo_dir(self.get(repo_id).repo_id))
+        """Re-hash every installed file and compare it with the size and checksum the Hub published.
+
+        A damaged model's report says how to repair it (`repair`).
+        """
+        model = self.get(repo_id)
+        report = cache.verify(self._repo_dir(model.repo_id))
+        return report if report.ok else replace(report, repair=repair_hint(model))
+
+    def check_before_load(self, repo_id: str) -> InstalledModel:
+        """The installed model `repo_id`, once it is fit to load: RemoteCodeError if it needs Python code of its
+        own, IntegrityError (naming the files and the repair) if a file changed since it was last checked and
+        no longer matches its checksum. Only changed files are re-hashed (`cache.verify(changed_only=True)`)."""
+        model = self.get(repo_id)
+        hub.refuse_remote_code(model.repo_id, *cache.snapshot_configs(Path(model.path)))
+        problems = cache.verify(self._repo_dir(model.repo_id), changed_only=True).problems
+        if problems:
+            raise IntegrityError(
+                f"{model.repo_id} could not be loaded: its files are damaged ({'; '.join(problems[:3])}). "
+                f"To repair it, {repair_hint(model)}."
+            )
+        return model
+
+    def require_writable(self) -> None:
+        """UnwritablePathError naming the store folder unless it exists (or can be made) and takes files."""
+        files.require_writable_folder(self.models_dir)
 
     def remove(self, repo_id: str) -> int:
         """Delete `repo_id` (complete or not) from the store; returns the bytes freed."""
         repo_id = validate.repo_id(repo_id)
-        if not self._repo_dir(repo_id).is_dir():
+        if self.models_dir.exists():
+            self.require_writable()
+        repo_dir = self._repo_dir(repo_id)
+        if not (repo_dir.is_dir() or repo_dir.is_symlink()):
             raise ModelNotInstalledError(f"{repo_id} is not in {self.models_dir}; nothing to remove.")
         return cache.remove_repo(self.models_dir, repo_id)
 
     def disk_usage(self) -> DiskUsage:
         """How much the store takes and how much is left on its disk."""
-        self.models_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            self.models_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise from_os_error(error, self.models_dir) from error
         usage = shutil.disk_usage(self.models_dir)
         models = self.installed()
         return DiskUsage(sum(m.size_on_disk for m in models), usage.free, usage.total, len(models))
@@ -260,3 +323,15 @@ class ModelStore:
         if revision is not None and revision not in (installed.revision, installed.commit):
             return None
         return installed
+
+
+_REMAKE_HINT = "train it again, or run `creator-kit models starter` for the starter models"
+
+
+def repair_hint(model: InstalledModel) -> str:
+    """What repairs `model` when its files are damaged: download it again, or make again a model made here."""
+    if model.source == "starter":
+        return "build it again with `creator-kit models starter --force`"
+    if model.source == "custom":
+        return "make it again (train it again, or register its folder again)"
+    return f"run `creator-kit models download {model.repo_id}`, which fetches the damaged files again"

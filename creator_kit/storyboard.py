@@ -2,7 +2,8 @@
 
     footage = storyboard.make(params, model="segmind/tiny-sd", stages=stages)   # as video.generate calls it
 
-`make` reads as the algorithm, in three stages that the events name:
+`make` reads as the algorithm, in three stages that the events name (a size whose sampling would not fit in
+memory is refused before the first, `image.check_fits`):
 
 1. ``script``: a text model (`text_model`) writes the scene prompts from the idea; or the caller gives
    `scenes`; or the idea is used for every scene, each with its own seed.
@@ -78,10 +79,11 @@ def make(
     `stages` runs this module's `plan` (the caller adds its encode stage); `cache=False` renders every picture
     again. The frames are composed lazily, as the writer encodes them.
     """
+    loaded = image.loaded_model(model, device)
+    image.check_fits(loaded, params.width, params.height, images=1, guidance=params.guidance)
     scenes, notes = write_script(params, text_model, stages)
     params = replace(params, scenes=tuple(scenes))
     shots = [(scene, params.seed + i) for i, scene in enumerate(scenes)]
-    loaded = image.loaded_model(model, device)
     keyframes, keys, drawn = draw_keyframes(loaded, params, shots, stages, cache)
     inbetweens, moved = render_motion(loaded, params, shots, keys, stages, cache)
     line = params.timeline(len(scenes))
@@ -293,7 +295,8 @@ def read_file(path: str | Path) -> Story:
     """A storyboard file: a JSON list of scenes, or an object with "scenes" (and optionally "idea").
 
     A scene is a prompt, or ``{"prompt": ..., "seconds": ..., "caption": ...}``: seconds given for every scene or
-    none; a scene without a caption has none. At most MAX_SCENES scenes.
+    none; a scene without a caption has none. At most MAX_SCENES scenes; the idea, prompts and captions hold at
+    most validate.MAX_PROMPT_CHARS characters each (checked with the rest when the video is made).
     """
     try:
         data = json.loads(Path(path).read_text(encoding="utf-8"))

@@ -38,7 +38,7 @@ from transformers import (
 from transformers.generation.streamers import BaseStreamer
 
 from creator_kit import manifest as manifests
-from creator_kit import runtime
+from creator_kit import runtime, validate
 from creator_kit.catalog import TEXT_GENERATION
 from creator_kit.errors import InvalidInputError, WrongTaskError
 from creator_kit.events import Done, EventCallback, Preview, Progress, emit
@@ -75,9 +75,18 @@ class TextResult:
         produced = self.new_tokens * len(self.texts)
         return produced / self.elapsed_s if self.elapsed_s > 0 else 0.0
 
-    def save(self, folder: str | Path | None = None, name: str | None = None) -> Path:
-        """Write the text to ``outputs/`` (or `folder`) as .txt with the manifest as a .json sidecar."""
-        return manifests.save_text("\n\n".join(self.texts), self.manifest, folder=folder, name=name)
+    def save(
+        self,
+        folder: str | Path | None = None,
+        name: str | None = None,
+        *,
+        out: str | Path | None = None,
+        overwrite: bool = False,
+    ) -> Path:
+        """Write the text as a new .txt in ``outputs/`` (or `folder`), or exactly to `out`, with the manifest in a
+        ``<file>.json`` sidecar; an existing file is replaced only with `overwrite`."""
+        text = "\n\n".join(self.texts)
+        return manifests.save_text(text, self.manifest, folder=folder, name=name, out=out, overwrite=overwrite)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -96,9 +105,9 @@ def load_causal_lm(path: Path, *, device: str, dtype: torch.dtype, use_safetenso
     """A causal LM and its tokenizer from a local model folder (the runtime's loader for text)."""
     try:
         with quiet("transformers"):
-            tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
+            tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True, trust_remote_code=False)
             model = AutoModelForCausalLM.from_pretrained(
-                path, dtype=dtype, local_files_only=True, use_safetensors=use_safetensors
+                path, dtype=dtype, local_files_only=True, use_safetensors=use_safetensors, trust_remote_code=False
             )
     except ValueError as exc:
         raise WrongTaskError(
@@ -148,6 +157,7 @@ def _prepare(
     resolved = resolve_params(preset, **params)
     if resolved.seed is None:
         resolved = replace(resolved, seed=random_seed())
+    _check_prompt(prompt)
     loaded = runtime.resolve(
         model, task=TASK, load=lambda repo_id: load_model(repo_id, quantize=quantize, device=device)
     )
@@ -178,16 +188,26 @@ def _prepare(
     )
 
 
+def _check_prompt(prompt: Any) -> None:
+    """InvalidInputError unless `prompt` is non-empty text, or a list of chat messages with text contents, of at
+    most validate.MAX_PROMPT_CHARS (20,000) characters (a chat prompt: its contents together)."""
+    if not isinstance(prompt, list):
+        validate.prompt(prompt)
+        return
+    if not prompt or not all(
+        isinstance(m, dict) and {"role", "content"} <= m.keys() and isinstance(m["content"], str) for m in prompt
+    ):
+        raise InvalidInputError("A chat prompt is a list of {'role': ..., 'content': ...} messages with text contents.")
+    validate.prompt("".join(message["content"] for message in prompt), "chat prompt", allow_empty=True)
+
+
 def _use_chat(prompt: Prompt, chat: bool | None, tokenizer: Any, repo_id: str) -> bool:
+    """Whether to render `prompt` (checked) with the chat template: a list of messages needs one."""
     has_template = bool(getattr(tokenizer, "chat_template", None))
     if isinstance(prompt, list):
-        if not prompt or not all(isinstance(m, dict) and {"role", "content"} <= m.keys() for m in prompt):
-            raise InvalidInputError("A chat prompt is a list of {'role': ..., 'content': ...} messages.")
         chat = True if chat is None else chat
         if not chat:
             raise InvalidInputError("A list of messages needs chat=True; give a plain string for completion.")
-    elif not isinstance(prompt, str) or not prompt.strip():
-        raise InvalidInputError(f"The prompt must be non-empty text, not {prompt!r}.")
     if chat and not has_template:
         raise InvalidInputError(
             f"{repo_id} has no chat template, so it only does plain completion: pass chat=False and a string."

@@ -87,7 +87,7 @@ def _diffusion_parts(folder: Path, shape: SDShape, *, seed: int) -> dict[str, An
 
     torch.manual_seed(seed)
     build_clip_tokenizer(folder / "tokenizer", max_length=shape.max_length)
-    tokenizer = CLIPTokenizer.from_pretrained(folder / "tokenizer")
+    tokenizer = CLIPTokenizer.from_pretrained(folder / "tokenizer", trust_remote_code=False)
     text_config = CLIPTextConfig(
         bos_token_id=0,
         eos_token_id=1,

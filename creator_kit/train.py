@@ -21,11 +21,12 @@ Run state lives in ``<outputs>/runs/<name>/`` (``get_settings().outputs_dir``):
                                       scheduler, RNG states and trainer_state.json (metrics history)
     data-cache/                       the datasets cache of this run
 
-A fresh run clears that folder; ``resume=True`` continues from the last checkpoint, ending as an
-uninterrupted run would. The best checkpoint by validation loss (kept with the latest
-`keep_checkpoints - 1`) becomes the model. `cancel` (the panel's Stop) or one Ctrl-C saves a
-checkpoint after the current step and raises CancelledError; a second Ctrl-C aborts at once. A
-non-finite loss raises TrainingDivergedError, keeping the last good checkpoint.
+A fresh run clears that folder (only if Creator Kit made it), but never replaces an existing model or
+a stopped run's checkpoints unless `overwrite` is set (`train_checkpoints`); ``resume=True`` continues
+from the newest complete checkpoint, ending as an uninterrupted run would. The best checkpoint by
+validation loss (kept with the latest `keep_checkpoints - 1`) becomes the model. `cancel` (the panel's
+Stop) or one Ctrl-C saves a checkpoint after the current step and raises CancelledError; a second
+Ctrl-C aborts at once. A non-finite loss raises TrainingDivergedError, keeping the last good checkpoint.
 
 Scaling: ``creator-kit train config run.json`` runs a saved `TrainingConfig.to_json()`, and so does
 this module, so the same run goes multi-GPU with ``accelerate launch -m creator_kit.train run.json``
@@ -45,8 +46,8 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from creator_kit import files, validate
 from creator_kit import manifest as manifests
-from creator_kit import validate
 from creator_kit.cache import InstalledModel
 from creator_kit.catalog import TEXT_GENERATION
 from creator_kit.config import get_settings, select_device
@@ -60,13 +61,19 @@ from creator_kit.errors import (
 from creator_kit.events import Done, EventCallback, Log, emit
 from creator_kit.quiet import quiet
 from creator_kit.store import ModelStore
+from creator_kit.train_checkpoints import (
+    OPERATION,
+    RUN_RECORD,
+    checkpoint_to_resume,
+    last_checkpoint,
+    refuse_to_replace,
+)
 from creator_kit.train_data import context_length, fingerprint, load_documents, pack, split, tokenize
 
 if TYPE_CHECKING:
     from datasets import Dataset
     from transformers import Trainer, TrainerCallback, TrainingArguments
 
-OPERATION = "train"
 LR_SCHEDULES = ("linear", "cosine", "constant", "constant_with_warmup")
 CPU_BLOCK_CAP = 256
 ACCELERATOR_BLOCK_CAP = 1024
@@ -81,6 +88,7 @@ class TrainingConfig:
     text_column: str = "text"
     documents: str = "line"  # .txt files: "line" (one document per line) or "file"
     name: str | None = None  # the new model is local/<name>; default: <base name>-finetuned
+    overwrite: bool = False  # replace an existing local/<name> (of the same task), or a stopped run's checkpoints
     lora: bool = False
     lora_r: int = 8
     lora_alpha: int = 16
@@ -112,6 +120,9 @@ class TrainingConfig:
             validate.whole_number(name, getattr(self, name), 1, optional=True)
         if not isinstance(self.model, str) or not self.model:
             raise InvalidInputError(f"model must be a model id such as 'distilbert/distilgpt2', not {self.model!r}.")
+        validate.model_name(self.model_name)  # it names a folder: checked before anything touches the disk
+        if not isinstance(self.overwrite, bool):
+            raise InvalidInputError(f"overwrite must be True or False, not {self.overwrite!r}.")
         validate.choice("documents", self.documents, ("line", "file"))
         validate.choice("lr_schedule", self.lr_schedule, LR_SCHEDULES)
         validate.number("lr", self.lr, 0, above=True)
@@ -131,7 +142,8 @@ class TrainingConfig:
     @property
     def model_name(self) -> str:
         """The store name of the trained model, without the ``local/`` prefix."""
-        return (self.name or f"{self.model.rsplit('/', 1)[-1]}-finetuned").removeprefix("local/")
+        name = self.name if self.name is not None else f"{self.model.rsplit('/', 1)[-1]}-finetuned"
+        return name.removeprefix("local/") if isinstance(name, str) else name
 
     @property
     def run_dir(self) -> Path:
@@ -226,19 +238,15 @@ class Run:
         return trainer
 
 
-def prepare(
-    config: TrainingConfig, *, dataset: Dataset | None = None, store: ModelStore | None = None, fresh: bool = True
-) -> Run:
-    """Load the base model and the data and build the Trainer's arguments; `fresh` clears the run folder first."""
+def prepare(config: TrainingConfig, *, dataset: Dataset | None = None, store: ModelStore | None = None) -> Run:
+    """Load the base model and the data and build the Trainer's arguments."""
     store = store or ModelStore()
-    base = store.get(config.model)
+    base = store.check_before_load(config.model)  # no remote code, no damaged file: before any training
     if base.task not in (None, TEXT_GENERATION):
         raise WrongTaskError(f"{config.model} is a {base.task} model; training needs a {TEXT_GENERATION} model.")
     if dataset is None and config.data is None:
         raise InvalidInputError("No training data: set data (a file or folder) or pass a Dataset.")
     run_dir = config.run_dir
-    if fresh and run_dir.exists():
-        shutil.rmtree(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     device = select_device(config.device)
     documents = load_documents(
@@ -358,23 +366,23 @@ def _train(
     store: ModelStore,
 ) -> TrainingResult:
     run_dir = config.run_dir
-    state_file = run_dir / "run.json"
-    checkpoint = last_checkpoint(config) if resume else None
-    if resume and checkpoint is None:
-        raise NotFoundError(f"No checkpoint to resume in {run_dir / 'checkpoints'}; start the run without resume.")
-    run = prepare(config, dataset=dataset, store=store, fresh=not resume)
-    if resume and state_file.is_file():
-        saved = json.loads(state_file.read_text(encoding="utf-8"))["data_fingerprint"]
+    state_file = run_dir / RUN_RECORD
+    store.require_writable()  # the run ends by registering the model: know now that it can
+    files.require_writable_folder(run_dir.parent)
+    refuse_to_replace(config, store, resume)
+    checkpoint = checkpoint_to_resume(config, on_event) if resume else None
+    if not resume:  # a fresh run: the folder of an earlier run of this name goes, if Creator Kit made it
+        files.remove_tree(run_dir, inside=get_settings().outputs_dir / "runs", markers=[RUN_RECORD])
+        files.write_json(state_file, {"config": config.to_dict()})  # first: the folder is marked as a run's
+    run = prepare(config, dataset=dataset, store=store)
+    if resume:
+        saved = files.read_json(state_file).get("data_fingerprint")
         if saved != run.data_fingerprint:
             raise InvalidInputError(
                 f"The data changed since the run in {run_dir} started, so it cannot resume; start it again."
             )
-    state_file.write_text(
-        json.dumps(
-            {"config": config.to_dict(), "data_fingerprint": run.data_fingerprint, "base_commit": run.base.commit}
-        ),
-        encoding="utf-8",
-    )
+    run_state = {"config": config.to_dict(), "data_fingerprint": run.data_fingerprint, "base_commit": run.base.commit}
+    files.write_json(state_file, run_state)
     from transformers import EarlyStoppingCallback
 
     from creator_kit.train_callbacks import EventsCallback, sigint_cancels
@@ -424,19 +432,6 @@ def metric_values(logs: dict[str, float]) -> dict[str, float]:
         values.update(accuracy=float(logs["eval_accuracy"]), epoch=float(logs.get("epoch", 0.0)))
         return values
     return {}
-
-
-def last_checkpoint(config: TrainingConfig) -> Path | None:
-    """The run's newest complete checkpoint (what ``resume=True`` continues from), or None.
-
-    A checkpoint is complete once the Trainer wrote its ``trainer_state.json``, the last file it saves.
-    """
-    complete = [
-        (int(folder.name.removeprefix("checkpoint-")), folder)
-        for folder in (config.run_dir / "checkpoints").glob("checkpoint-*")
-        if folder.name.removeprefix("checkpoint-").isdigit() and (folder / "trainer_state.json").is_file()
-    ]
-    return max(complete)[1] if complete else None
 
 
 def _finish(run: Run, trainer: Trainer, store: ModelStore, elapsed: float) -> TrainingResult:

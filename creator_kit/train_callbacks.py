@@ -13,6 +13,7 @@ import signal
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -20,7 +21,8 @@ import torch
 from transformers import TrainerCallback
 
 from creator_kit.events import Eta, EventCallback, Metric, Preview, Progress, emit
-from creator_kit.train import OPERATION, metric_values
+from creator_kit.train import metric_values
+from creator_kit.train_checkpoints import CHECKPOINT_COMPLETE, OPERATION
 
 if TYPE_CHECKING:
     from creator_kit.train import TrainingConfig
@@ -60,6 +62,10 @@ class EventsCallback(TrainerCallback):
             control.should_save, control.should_training_stop = True, True
         elif control.should_save and not all(bool(torch.isfinite(p).all()) for p in model.parameters()):
             self._diverge(control, f"the weights held NaN or inf after step {state.global_step}")
+
+    def on_save(self, args, state, control, **kwargs):
+        checkpoint = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+        (checkpoint / CHECKPOINT_COMPLETE).touch()  # the Trainer has saved all of it: resume may use it
 
     def on_log(self, args, state, control, logs=None, **kwargs):
         values = metric_values(logs or {})

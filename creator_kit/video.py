@@ -1,14 +1,15 @@
 """Video: the parameters, native text-to-video sampling, and `generate` / `replay`, which write the MP4.
 
     result = video.generate("a fox crossing a snowy forest", model="segmind/tiny-sd", quality="draft", seed=7)
-    result.path                       # outputs/video-....mp4 (+ .json manifest, -keyframes.png contact sheet)
+    result.path                       # outputs/video-....mp4 (+ .mp4.json manifest, -keyframes.png contact sheet)
 
 `model` picks the pipeline: a text-to-video model (e.g. the TextToVideoSD family) samples the frames itself
 (stage ``sample``); a text-to-image model makes a `storyboard` (stages ``script``, ``keyframes``, ``motion``).
 Either hands over its `frames.Footage`, and one writer captions and encodes it (stage ``encode``): an H.264 /
 yuv420p MP4 with an optional audio track, the manifest sidecar, a keyframe contact sheet and, if asked, a GIF.
 
-Durations and fps are exact: the video has round(duration * fps) frames. Overall progress is a Progress event
+Durations and fps are exact: the video has round(duration * fps) frames. A native model renders at its own size and
+frame count unless they are given; a storyboard takes the quality preset's. Overall progress is a Progress event
 without a stage, counted in estimated work units (one unit: one sampling step), with a Metric carrying the ETA.
 The manifest sidecar records the sha256 of the frames before encoding: `replay` renders again without the cache
 and `creator-kit reproduce` compares those hashes, since re-encoding is not guaranteed to give identical bytes.
@@ -41,6 +42,7 @@ if TYPE_CHECKING:
 TASK = "text-to-video"  # the pipeline task of native models
 OPERATION = "video"  # what the events of a run name
 MAX_SIZE, MAX_DURATION, MAX_FPS, MAX_DENSITY = 1024, 120.0, 60, 16
+DEFAULT_DURATION = 4.0  # seconds
 FRAME_WORK = 0.05  # estimated cost, in sampling steps, of encoding one frame
 STEP_FRAMES = 16  # a native sampling step over this many frames costs about one image sampling step
 
@@ -57,14 +59,16 @@ VideoModel: TypeAlias = "runtime.LoadedModel[DiffusionPipeline, None]"
 
 @dataclass(frozen=True)
 class VideoParams:
-    """Everything that decides the frames, besides the models. None takes the quality preset's value."""
+    """Everything that decides the frames, besides the models. None takes the quality preset's value (a native
+    text-to-video model: its own size and frame count). The idea, each scene prompt, the negative prompt and each
+    caption hold at most validate.MAX_PROMPT_CHARS (20,000) characters."""
 
     idea: str = ""
     scenes: tuple[str, ...] = ()  # storyboard scene prompts; empty: written from the idea
     n_scenes: int | None = None  # scenes to write from the idea (default 3)
     negative_prompt: str = ""
     quality: str = "standard"
-    duration: float = 4.0  # seconds, the whole video
+    duration: float | None = None  # seconds, the whole video; None: DEFAULT_DURATION, a native model its own frames
     fps: int | None = None
     width: int | None = None
     height: int | None = None
@@ -150,12 +154,14 @@ def check_params(params: VideoParams) -> VideoParams:
     """`params` with the quality preset and a seed filled in, or InvalidInputError saying what is allowed."""
     validate.choice("quality", params.quality, QUALITIES)
     params = replace(params, **{k: v for k, v in QUALITIES[params.quality].items() if getattr(params, k) is None})
-    if not isinstance(params.idea, str) or not all(isinstance(s, str) and s.strip() for s in params.scenes):
-        raise InvalidInputError("The idea must be text and every scene a non-empty text prompt.")
-    if not params.idea.strip() and not params.scenes:
-        raise InvalidInputError("There are zero scenes: give an idea (prompt) or a non-empty list of scene prompts.")
     if len(params.scenes) > MAX_SCENES:
         raise InvalidInputError(f"There are {len(params.scenes)} scenes; a video has at most {MAX_SCENES}.")
+    validate.prompt(params.idea, "idea", allow_empty=True)
+    for index, scene in enumerate(params.scenes):
+        validate.prompt(scene, f"prompt of scene {index + 1}")
+    if not params.idea.strip() and not params.scenes:
+        raise InvalidInputError("There are zero scenes: give an idea (prompt) or a non-empty list of scene prompts.")
+    validate.prompt(params.negative_prompt, "negative prompt", allow_empty=True)
     validate.whole_number("n_scenes", params.n_scenes, 1, MAX_SCENES, optional=True)
     if params.n_scenes is not None and params.scenes and params.n_scenes != len(params.scenes):
         raise InvalidInputError(f"n_scenes is {params.n_scenes} but {len(params.scenes)} scenes were given.")
@@ -166,26 +172,48 @@ def check_params(params: VideoParams) -> VideoParams:
             raise InvalidInputError(f"{name} has {len(values)} entries for {count} scenes: give one per scene.")
     if not all(isinstance(text, str) for text in params.caption_texts):
         raise InvalidInputError('caption_texts must be text, one entry per scene ("" for no caption).')
+    for index, caption in enumerate(params.caption_texts):
+        validate.prompt(caption, f"caption of scene {index + 1}", allow_empty=True)
     if params.scene_seconds:
         for index, seconds in enumerate(params.scene_seconds):
             validate.number(f"scene_seconds[{index}]", seconds, 0, above=True, hint=" seconds")
         params = replace(params, duration=float(sum(params.scene_seconds)))
-    validate.number("duration", params.duration, 0, MAX_DURATION, above=True, hint=" seconds")
-    validate.whole_number("fps", params.fps, 1, MAX_FPS)
-    for name in ("width", "height"):
-        image.check_size(name, getattr(params, name), MAX_SIZE)
+    params = _check_frames(replace(params, duration=DEFAULT_DURATION if params.duration is None else params.duration))
     validate.whole_number("steps", params.steps, 1, image.MAX_STEPS)
     validate.whole_number("density", params.density, 0, MAX_DENSITY)
     validate.number("guidance", params.guidance, 0, image.MAX_GUIDANCE)
     validate.number("transition", params.transition, 0, hint=" seconds")
-    if round(params.duration * params.fps) < (len(params.scenes) or params.n_scenes or 1):
-        raise InvalidInputError(
-            f"{params.duration} s at {params.fps} fps is fewer frames than scenes: give every scene one frame at least."
-        )
     if params.audio is not None:
         frames.check_audio(params.audio)
     seed = validate.seed(params.seed)
     return replace(params, seed=validate.random_seed() if seed is None else seed)
+
+
+def _check_frames(params: VideoParams) -> VideoParams:
+    """`params` if its duration, fps and size are allowed and give every scene one frame at least."""
+    validate.number("duration", params.duration, 0, MAX_DURATION, above=True, hint=" seconds")
+    validate.whole_number("fps", params.fps, 1, MAX_FPS)
+    for name in ("width", "height"):
+        image.check_size(name, getattr(params, name), MAX_SIZE)
+    if round(params.duration * params.fps) < (len(params.scenes) or params.n_scenes or 1):
+        raise InvalidInputError(
+            f"{params.duration} s at {params.fps} fps is fewer frames than scenes: give every scene one frame at least."
+        )
+    return params
+
+
+def _own_defaults(checked: VideoParams, given: VideoParams, pipeline: Any) -> VideoParams:
+    """`checked` with a native `pipeline`'s own size and frame count where `given` set none (not the preset's).
+
+    The size is the UNet's sample size x the VAE's scale factor; the frame count is the default of `num_frames`
+    in the pipeline's ``__call__``, at the preset's fps (when it has no whole-number default, the duration stays).
+    """
+    own = pipeline.unet.config.sample_size * pipeline.vae_scale_factor
+    changes: dict[str, Any] = {name: own for name in ("width", "height") if getattr(given, name) is None}
+    frames_default = inspect.signature(pipeline.__call__).parameters["num_frames"].default
+    if given.duration is None and not given.scene_seconds and isinstance(frames_default, int):
+        changes["duration"] = frames_default / checked.fps
+    return _check_frames(replace(checked, **changes))
 
 
 def sample(loaded: VideoModel, params: VideoParams, stages: Stages) -> frames.Footage:
@@ -197,6 +225,7 @@ def sample(loaded: VideoModel, params: VideoParams, stages: Stages) -> frames.Fo
     count = round(params.duration * params.fps)
     latent_rgb = torch.tensor(image.SD_LATENT_RGB, dtype=torch.float32, device=pipeline.device)
     size = image.ImageParams("", width=params.width, height=params.height)
+    image.check_fits(loaded, params.width, params.height, images=count, guidance=params.guidance, unit="frame")
     stages.start("sample", f"{count} frames at {params.width}x{params.height}, {params.steps} steps")
 
     def on_step(step: int, latents: torch.Tensor) -> None:
@@ -241,6 +270,7 @@ def generate(
     model: str | runtime.LoadedModel,
     text_model: str | runtime.LoadedModel | None = None,
     out: str | Path | None = None,
+    overwrite: bool = False,
     cache: bool = True,
     device: str | None = None,
     cancel: threading.Event | None = None,
@@ -249,16 +279,21 @@ def generate(
 ) -> VideoResult:
     """A video of `prompt` (the idea) by `model`: a text-to-video model (native) or text-to-image (storyboard).
 
-    `params` are VideoParams fields (scenes, n_scenes, quality, duration, fps, width, height, steps, ...).
-    `out`: the .mp4 to write (default: a new file in the outputs folder). `cache=False` renders everything again.
+    `params` are VideoParams fields (scenes, n_scenes, quality, duration, fps, width, height, steps, ...); texts
+    hold at most validate.MAX_PROMPT_CHARS characters each. A native model renders at its own size and frame count
+    unless width, height or duration are given. A size that would not fit in memory is refused before sampling.
+    `out`: the .mp4 to write (default: a new file in the outputs folder); it, its manifest ``<out>.json``, keyframe
+    sheet and GIF must not exist unless `overwrite`. `cache=False` renders everything again.
     """
     validate.known_keywords(
         params, [name for name in VideoParams.__dataclass_fields__ if name != "idea"], "video parameter"
     )
     for name in ("scenes", "scene_seconds", "caption_texts"):
         params[name] = tuple(params.get(name) or ())
-    checked = check_params(VideoParams(idea=prompt or "", **params))
-    path = _output_path(out)
+    given = VideoParams(idea=prompt or "", **params)
+    checked = check_params(given)
+    path = manifests.output_path("video", "mp4", out=out, overwrite=overwrite)
+    manifests.claim([sheet_path(path), *([path.with_suffix(".gif")] if checked.gif else [])], overwrite=overwrite)
     task = model.task if isinstance(model, runtime.LoadedModel) else ModelStore().get(model).task
     if task not in (TASK, image.TASK):
         name = getattr(model, "repo_id", model)
@@ -270,6 +305,9 @@ def generate(
         raise InvalidInputError(
             "A text-to-video model renders one prompt; for several scenes use a text-to-image model."
         )
+    if native:
+        loaded = runtime.resolve(model, task=TASK, load=partial(load_model, device=device, on_event=on_event))
+        checked = _own_defaults(checked, given, loaded.model)
     frame_count = round(checked.duration * checked.fps)
     plan = (
         {"sample": (checked.steps, "step", frame_count / STEP_FRAMES)}
@@ -280,8 +318,7 @@ def generate(
     stages = Stages(OPERATION, plan, title="Video generation", cancel=cancel, on_event=on_event)
     try:
         if native:
-            load = partial(load_model, device=device, on_event=on_event)
-            footage = sample(runtime.resolve(model, task=TASK, load=load), checked, stages)
+            footage = sample(loaded, checked, stages)
         else:
             footage = storyboard.make(
                 checked, model=model, text_model=text_model, stages=stages, cache=cache, device=device
@@ -317,9 +354,9 @@ def _write(footage: frames.Footage, params: VideoParams, path: Path, stages: Sta
             "video", loaded.repo_id, loaded.commit, dict(params.to_dict(), **notes), params.seed
         )
         pictures = [frames.to_image(picture) for picture in footage.keyframes]
-        sheet_path = path.with_name(f"{path.stem}-keyframes.png")
-        with files.atomic_path(sheet_path) as sheet:
-            image.contact_sheet(pictures, footage.labels, columns=min(4, len(pictures))).save(sheet)
+        sheet = sheet_path(path)
+        with files.atomic_path(sheet) as partial_sheet:
+            image.contact_sheet(pictures, footage.labels, columns=min(4, len(pictures))).save(partial_sheet)
         gif_path = path.with_suffix(".gif") if params.gif else None
         if gif_path is not None:
             with files.atomic_path(gif_path) as gif:
@@ -328,7 +365,7 @@ def _write(footage: frames.Footage, params: VideoParams, path: Path, stages: Sta
     seconds = stages.finish()
     elapsed = time.perf_counter() - stages.start_time
     result = VideoResult(
-        path, kept, pictures, footage.scenes, record, elapsed, seconds, footage.rendered, sheet_path, gif_path
+        path, kept, pictures, footage.scenes, record, elapsed, seconds, footage.rendered, sheet, gif_path
     )
     emit(stages.on_event, Done(OPERATION, result))
     return result
@@ -347,11 +384,6 @@ def replay(source: manifests.Manifest | str | Path, *, out: str | Path | None = 
     return generate(settings.pop("prompt"), **settings)
 
 
-def _output_path(out: str | Path | None) -> Path:
-    if out is None:
-        return manifests.output_path("video", "mp4")
-    path = Path(out)
-    if path.suffix.lower() != ".mp4":
-        raise InvalidInputError(f"The output must be an .mp4 file, not {str(out)!r}.")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return path
+def sheet_path(path: Path) -> Path:
+    """The keyframe contact sheet written beside the video `path`."""
+    return path.with_name(f"{path.stem}-keyframes.png")

@@ -128,7 +128,7 @@ def test_reproduce_a_saved_text_result(installed_models_dir, tmp_path):
         str(out),
     )
     assert made.returncode == 0, made.stderr
-    again = run_cli("--models-dir", models, "reproduce", str(out.with_suffix(".json")))
+    again = run_cli("--models-dir", models, "reproduce", f"{out}.json")  # the sidecar: story.txt.json
     assert again.returncode == 0 and "reproduced exactly" in again.stdout, again.stderr
     out.write_text("something else", encoding="utf-8")
     assert run_cli("--models-dir", models, "reproduce", str(out)).returncode == 1

@@ -173,7 +173,10 @@ def _load_model_only(path, *, device, dtype, use_safetensors):
     from transformers import AutoModelForCausalLM
 
     assert use_safetensors is False
-    return AutoModelForCausalLM.from_pretrained(path, dtype=dtype, local_files_only=True, use_safetensors=False), None
+    model = AutoModelForCausalLM.from_pretrained(
+        path, dtype=dtype, local_files_only=True, use_safetensors=False, trust_remote_code=False
+    )
+    return model, None
 
 
 def test_memory_budget_comes_from_the_environment(monkeypatch):

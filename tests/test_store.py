@@ -82,7 +82,9 @@ def test_downloaded_model_loads_with_transformers_offline(hub, store):
     from transformers import AutoModelForCausalLM
 
     store.download(TINY_GPT2)
-    model = AutoModelForCausalLM.from_pretrained(store.snapshot_path(TINY_GPT2), local_files_only=True)
+    model = AutoModelForCausalLM.from_pretrained(
+        store.snapshot_path(TINY_GPT2), local_files_only=True, trust_remote_code=False
+    )
     assert model.config.n_layer == 2
 
 
@@ -288,18 +290,6 @@ def test_not_enough_disk_is_refused_before_writing(hub, store, monkeypatch):
         store.download(BIG)
     assert store.installed() == []
     assert partial_file(store.models_dir, BIG) is None
-
-
-@pytest.fixture
-def small_disk(tmp_path):
-    """A real 64 MiB file system (tmpfs), for disk-full tests; skipped where mounting is not allowed."""
-    mount_point = tmp_path / "small-disk"
-    mount_point.mkdir()
-    result = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64m", "tmpfs", str(mount_point)], capture_output=True)
-    if result.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {result.stderr.decode().strip()}")
-    yield mount_point
-    subprocess.run(["umount", str(mount_point)], check=True)
 
 
 def test_disk_filling_up_mid_download_keeps_the_bytes_and_resumes(hub, small_disk):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import threading
+from pathlib import Path
 
 import pytest
 from conftest import TINY_GPT2
@@ -248,7 +249,7 @@ def test_results_save_as_text_with_a_manifest_sidecar_that_replays(installed_sto
     assert path == tmp_path / "story.txt" and path.read_text() == result.text
     record = manifest.read(path)
     assert record == result.manifest
-    assert manifest.read(tmp_path / "story.json") == record
+    assert manifest.read(tmp_path / "story.txt.json") == record  # the sidecar itself reads too
     assert text.replay(path).text == result.text
     assert text.replay(path, max_new_tokens=2).new_tokens <= 2
 
@@ -258,7 +259,7 @@ def test_results_save_into_the_outputs_folder_by_default(installed_store):
 
     path = text.generate(PROMPT, model=TINY_GPT2, max_new_tokens=2, seed=0).save()
     assert path.parent == get_settings().outputs_dir and path.suffix == ".txt"
-    assert path.with_suffix(".json").is_file()
+    assert Path(f"{path}.json").is_file()  # the manifest sidecar, named after the whole file name
 
 
 def test_bad_manifests_and_names_are_refused(tmp_path):
@@ -306,7 +307,7 @@ def test_cli_generates_streams_and_saves_the_same_text(installed_store, capsys, 
     ("args", "code", "message"),
     [
         (["--temperature", "0"], 2, "temperature must be a number > 0"),
-        (["--preset", "wild"], 2, "choose one of precise, balanced, creative"),
+        (["--preset", "wild"], 2, "preset must be one of precise, balanced, creative"),
         (["--max-new-tokens", "0"], 2, "max_new_tokens must be a whole number from 1 to 4096"),
         (["--model", "someone/model"], 3, "creator-kit models download someone/model"),
     ],

@@ -251,7 +251,7 @@ def test_native_cancel_stops_between_steps(installed_store, tmp_path):
         ({"width": 4096}, "width must be a multiple of 8 from 16 to 1024"),
         ({"fps": 0}, "fps must be"),
         ({"quality": "ultra"}, "quality must be one of draft, standard, high, not 'ultra'"),
-        ({"scenes": ["a", " "]}, "non-empty text prompt"),
+        ({"scenes": ["a", " "]}, "prompt of scene 2 must be non-empty text"),
         ({"audio": "missing.wav"}, "does not exist"),
         ({"out": "clip.avi"}, ".mp4"),
         ({"colour": "red"}, "Unknown video parameter"),

@@ -35,7 +35,7 @@ def test_storyboard_file_makes_an_mp4_that_reproduce_confirms(installed_models_d
     assert report["path"] == str(tmp_path / "sea.mp4") and report["frames"] == 6
     parameters = report["manifest"]["parameters"]
     assert parameters["scenes"] == ["a boat at dawn", "a storm at noon"] and parameters["scene_seconds"] == [0.5, 0.5]
-    assert probe(tmp_path / "sea.mp4")["frames"] == 6 and (tmp_path / "sea.json").is_file()
+    assert probe(tmp_path / "sea.mp4")["frames"] == 6 and (tmp_path / "sea.mp4.json").is_file()
 
     reproduced = run_cli("--models-dir", str(installed_models_dir), "reproduce", str(tmp_path / "sea.mp4"))
     assert reproduced.returncode == 0, reproduced.stderr
@@ -52,7 +52,7 @@ def test_native_model_and_text_model_paths(installed_models_dir, tmp_path):
         "--scenes", "2", "--captions",
     )  # fmt: skip
     assert scripted.returncode == 0, scripted.stderr
-    assert json.loads((tmp_path / "s.json").read_text())["parameters"]["text_model"] == TINY_GPT2
+    assert json.loads((tmp_path / "s.mp4.json").read_text())["parameters"]["text_model"] == TINY_GPT2
 
 
 def test_video_errors_are_one_line(installed_models_dir, tmp_path):

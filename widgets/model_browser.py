@@ -190,7 +190,7 @@ class ModelCard(w.VBox):
         if report.ok:
             self._say(f"{report.checked_files} files match their published checksums.")
         else:
-            self._say("; ".join(report.problems) + ". Download it again to repair.", error=True)
+            self._say(f"{'; '.join(report.problems)}. To repair it, {report.repair}.", error=True)
 
     def delete(self) -> None:
         """First click asks for confirmation; the second deletes the model from the store (Delete button)."""
