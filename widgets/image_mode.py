@@ -1,0 +1,154 @@
+"""The previewer's image mode: the controls, the live sampling preview, the gallery and "use all"."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+import ipywidgets as w
+
+from creator_kit import (
+    TEXT_TO_IMAGE,
+    Eta,
+    Event,
+    InvalidInputError,
+    ModelStore,
+    Preview,
+    Progress,
+    image,
+    manifest,
+    validate,
+)
+from widgets.parts import Report, encode, installed_models, parse_seed, thumbnail
+
+
+class ImageMode:
+    """Controls, live preview, gallery and engine call for text-to-image."""
+
+    name = "image"
+    tasks = (TEXT_TO_IMAGE,)
+    thumbnail_px = 96  # the size of gallery and keyframe thumbnails
+
+    def __init__(self, store: ModelStore) -> None:
+        self.store = store
+        self.model = w.Dropdown(description="Model")
+        self.prompt = w.Textarea(description="Prompt", placeholder="a lighthouse at dawn", layout={"width": "auto"})
+        self.negative_prompt = w.Text(
+            description="Negative", placeholder="blurry, low quality", layout={"width": "auto"}
+        )
+        defaults = image.ImageParams(prompt="")
+        self.width = w.BoundedIntText(0, min=0, max=image.MAX_SIZE, step=8, description="Width")
+        self.height = w.BoundedIntText(0, min=0, max=image.MAX_SIZE, step=8, description="Height")
+        self.steps = w.BoundedIntText(defaults.steps, min=1, max=image.MAX_STEPS, description="Steps")
+        self.guidance = w.FloatSlider(defaults.guidance, min=0.0, max=20.0, step=0.5, description="Guidance")
+        self.scheduler = w.Dropdown(description="Scheduler", options=[("model default", "")], value="")
+        self.seed = w.Text(description="Seed", placeholder="random")
+        self.dice = w.Button(icon="dice", tooltip="a random seed", layout={"width": "3em"})
+        self.reuse_seed = w.Button(description="Reuse seed", tooltip="the seed of the selected result")
+        self.output = w.Image(format="png", layout={"max_width": "512px"})
+        self.gallery = w.HBox(layout={"flex_flow": "row wrap"})
+        self.results: list[image.ImageResult] = []
+        self.dice.on_click(lambda _: setattr(self.seed, "value", str(validate.random_seed())))
+        self.reuse_seed.on_click(
+            lambda _: self.results and setattr(self.seed, "value", str(self.results[-1].manifest.seed))
+        )
+        self.model.observe(lambda change: self.refresh_schedulers(), "value")
+        self.controls = w.VBox(
+            [
+                self.model,
+                self.prompt,
+                self.negative_prompt,
+                w.HBox([self.width, self.height, self.steps]),
+                w.HBox([self.guidance, self.scheduler]),
+                w.HBox([self.seed, self.dice, self.reuse_seed]),
+            ]
+        )
+        self.refresh_models()
+
+    def refresh_models(self) -> None:
+        """List installed text-to-image models with their status."""
+        installed_models(self.model, self.store, TEXT_TO_IMAGE)
+
+    def refresh_schedulers(self) -> None:
+        """Offer the schedulers the selected model can use (read from its files, without loading it)."""
+        names = image.schedulers(self.model.value, store=self.store) if self.model.value else []
+        self.scheduler.options = [("model default", ""), *((name, name) for name in names)]
+
+    def request(self) -> dict[str, Any]:
+        """The engine call's arguments, read from the controls."""
+        if not self.model.value:
+            raise InvalidInputError(
+                "No text-to-image model is installed. Run `creator-kit models download segmind/tiny-sd`, then refresh."
+            )
+        return {
+            "prompt": self.prompt.value,
+            "model": self.model.value,
+            "negative_prompt": self.negative_prompt.value,
+            "width": self.width.value or None,
+            "height": self.height.value or None,
+            "steps": self.steps.value,
+            "guidance": self.guidance.value,
+            "scheduler": self.scheduler.value or None,
+            "seed": parse_seed(self.seed.value),
+        }
+
+    def run(self, request: dict[str, Any], cancel: threading.Event, report: Report) -> image.ImageResult:
+        """Render, showing each step's preview with a step counter and ETA; returns the result."""
+        arguments = dict(request)
+        report("Loading the model…")
+
+        def on_event(event: Event) -> None:
+            if isinstance(event, Preview):
+                self.output.format, self.output.value = "jpeg", encode(event.value, "JPEG")
+            elif isinstance(event, Progress):
+                left = eta.update(event.completed, event.total)
+                elapsed = time.perf_counter() - start
+                report(f"Step {event.completed:.0f}/{event.total:.0f} · {elapsed:.1f} s · ETA {left or 0:.1f} s")
+
+        loaded = image.load_model(arguments.pop("model"))
+        self.refresh_models()
+        start, eta = time.perf_counter(), Eta()  # the rate counts from the first step, not the load
+        return image.generate(arguments.pop("prompt"), model=loaded, cancel=cancel, on_event=on_event, **arguments)
+
+    def show_result(self, result: image.ImageResult) -> None:
+        self.output.format, self.output.value = "png", encode(result.image, "PNG")
+        if result not in self.results:
+            self.results.append(result)
+            self.gallery.children = (*self.gallery.children, self._gallery_item(result))
+
+    def use_all(self, result: image.ImageResult) -> None:
+        """Put every parameter of `result` back into the controls ("use all" under a gallery image)."""
+        parameters = result.manifest.parameters
+        if result.manifest.model in [repo_id for _, repo_id in self.model.options]:
+            self.model.value = result.manifest.model
+        self.prompt.value, self.negative_prompt.value = parameters["prompt"], parameters["negative_prompt"]
+        self.width.value, self.height.value = parameters["width"], parameters["height"]
+        self.steps.value, self.guidance.value = parameters["steps"], parameters["guidance"]
+        self.refresh_schedulers()
+        self.scheduler.value = parameters["scheduler"] or ""
+        self.seed.value = str(result.manifest.seed)
+
+    def _gallery_item(self, result: image.ImageResult) -> w.VBox:
+        small = thumbnail(result.image, self.thumbnail_px)
+        use = w.Button(description="use all", tooltip="restore every parameter of this image", layout={"width": "96px"})
+        use.on_click(lambda _: self.use_all(result))
+        return w.VBox([w.Image(value=encode(small, "PNG"), format="png"), use])
+
+    @staticmethod
+    def describe(result: image.ImageResult) -> str:
+        parameters = result.manifest.parameters
+        return (
+            f"{result.manifest.model} · seed {result.manifest.seed} · {parameters['width']}x{parameters['height']} · "
+            f"{parameters['steps']} steps · {parameters['prompt'][:40]!r}"
+        )
+
+    @staticmethod
+    def summary(result: image.ImageResult) -> str:
+        parameters = result.manifest.parameters
+        return f"{parameters['steps']} steps in {result.elapsed_s:.1f} s · seed {result.manifest.seed}"
+
+    @staticmethod
+    def code(result: image.ImageResult) -> str:
+        """The engine call that reproduces `result` (same model revision, parameters and seed)."""
+        return manifest.python_call("image", image.call_from(result.manifest), "result.image")

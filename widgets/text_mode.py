@@ -1,0 +1,126 @@
+"""The previewer's text mode: the model, prompt, preset and sampling controls, the text streaming in."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import TYPE_CHECKING, Any
+
+import ipywidgets as w
+
+import creator_kit as ck
+from creator_kit import TEXT_GENERATION, Event, InvalidInputError, ModelStore, Progress, manifest, text_params
+from widgets.parts import Report, installed_models, parse_seed
+
+if TYPE_CHECKING:
+    from creator_kit import TextResult
+
+
+class TextMode:
+    """Controls, output and engine call for text generation."""
+
+    name = "text"
+    tasks = (TEXT_GENERATION,)
+
+    def __init__(self, store: ModelStore) -> None:
+        self.store = store
+        self.model = w.Dropdown(description="Model")
+        self.prompt = w.Textarea(description="Prompt", placeholder="Once upon a time", layout={"width": "auto"})
+        self.preset = w.Dropdown(description="Preset", options=list(text_params.PRESETS), value="balanced")
+        defaults = text_params.GenerationParams()
+        self.params: dict[str, w.ValueWidget] = {
+            "max_new_tokens": w.BoundedIntText(defaults.max_new_tokens, min=1, max=text_params.MAX_NEW_TOKENS),
+            "do_sample": w.Checkbox(defaults.do_sample, indent=False),
+            "temperature": w.FloatSlider(defaults.temperature, min=0.05, max=2.0, step=0.05),
+            "top_k": w.IntSlider(defaults.top_k, min=0, max=200),
+            "top_p": w.FloatSlider(defaults.top_p, min=0.05, max=1.0, step=0.01),
+            "repetition_penalty": w.FloatSlider(defaults.repetition_penalty, min=0.5, max=2.0, step=0.05),
+        }
+        for name, control in self.params.items():
+            control.description = name.replace("_", " ")
+        self.stop_strings = w.Text(description="Stop at", placeholder="comma-separated strings")
+        self.seed = w.Text(description="Seed", placeholder="random")
+        self.output = w.Textarea(layout={"width": "auto", "height": "12em"}, disabled=True)
+        self.preset.observe(lambda change: self.apply_preset(change["new"]), "value")
+        self.controls = w.VBox(
+            [
+                self.model,
+                self.prompt,
+                w.HBox([self.preset, self.seed, self.stop_strings]),
+                w.GridBox(list(self.params.values()), layout={"grid_template_columns": "repeat(3, 1fr)"}),
+            ]
+        )
+        self.refresh_models()
+        self.apply_preset(self.preset.value)
+
+    def refresh_models(self) -> None:
+        """List installed text models with their status (loaded, downloaded, custom...)."""
+        installed_models(self.model, self.store, TEXT_GENERATION)
+
+    def apply_preset(self, name: str) -> None:
+        """Set the parameter controls to the values of preset `name`."""
+        values = text_params.resolve_params(name)
+        for key, control in self.params.items():
+            control.value = getattr(values, key)
+
+    def request(self) -> dict[str, Any]:
+        """The engine call's arguments, read from the controls."""
+        if not self.model.value:
+            raise InvalidInputError(
+                "No text model is installed. Run `creator-kit models download distilbert/distilgpt2`, then refresh."
+            )
+        seed = parse_seed(self.seed.value)
+        return {
+            "prompt": self.prompt.value,
+            "model": self.model.value,
+            "preset": None,
+            **{key: control.value for key, control in self.params.items()},
+            "stop": [s for s in (part.strip() for part in self.stop_strings.value.split(",")) if s],
+            "seed": seed,
+        }
+
+    def run(self, request: dict[str, Any], cancel: threading.Event, report: Report) -> TextResult:
+        """Stream the text into the output, reporting tokens/s; returns the result."""
+        arguments = dict(request)
+        self.output.value = ""
+        report("Loading the model…")
+        start = time.perf_counter()
+
+        def on_event(event: Event) -> None:
+            if isinstance(event, Progress):
+                elapsed = time.perf_counter() - start
+                report(
+                    f"Generating… {event.completed:.0f} tokens · {elapsed:.1f} s · "
+                    f"{event.completed / elapsed:.1f} tokens/s"
+                )
+
+        stream = ck.text.stream(arguments.pop("prompt"), cancel=cancel, on_event=on_event, **arguments)
+        self.refresh_models()
+        start = time.perf_counter()
+        for piece in stream:
+            self.output.value += piece
+        return stream.result
+
+    def show_result(self, result: TextResult) -> None:
+        self.output.value = result.text
+
+    @staticmethod
+    def describe(result: TextResult) -> str:
+        parameters = result.manifest.parameters
+        return (
+            f"{result.manifest.model} · seed {result.manifest.seed} · T={parameters['temperature']:g} · "
+            f"{result.new_tokens} tokens · {result.text[:40]!r}"
+        )
+
+    @staticmethod
+    def summary(result: TextResult) -> str:
+        note = " (stopped)" if result.finish_reason == "cancelled" else ""
+        return (
+            f"{result.new_tokens} tokens in {result.elapsed_s:.2f} s · {result.tokens_per_s:.1f} tokens/s · "
+            f"seed {result.manifest.seed}{note}"
+        )
+
+    @staticmethod
+    def code(result: TextResult) -> str:
+        """The engine call that reproduces `result` (same model revision, parameters and seed)."""
+        return manifest.python_call("text", ck.text.call_from(result.manifest), "print(result.text)")
