@@ -159,9 +159,11 @@ def load_pipeline(path: Path, *, device: str, dtype: torch.dtype, use_safetensor
     return pipeline.to(device), pipeline.scheduler
 
 
-def load_model(model: str, *, device: str | None = None, on_event: EventCallback | None = None) -> ImageModel:
-    """`model` loaded for text-to-image through the runtime's cache."""
-    return runtime.load(model, task=TASK, loader=load_pipeline, device=device, on_event=on_event)
+def load_model(
+    model: str, *, device: str | None = None, dtype: str | None = None, on_event: EventCallback | None = None
+) -> ImageModel:
+    """`model` loaded for text-to-image through the runtime's cache (`dtype` None: the best here, see config)."""
+    return runtime.load(model, task=TASK, loader=load_pipeline, device=device, dtype=dtype, on_event=on_event)
 
 
 def schedulers(model: str | ImageModel, *, store: ModelStore | None = None) -> list[str]:
@@ -246,6 +248,7 @@ def generate(
     model: str | ImageModel,
     previews: bool = True,
     device: str | None = None,
+    dtype: str | None = None,
     cancel: threading.Event | None = None,
     on_event: EventCallback | None = None,
     **params: Any,
@@ -254,6 +257,8 @@ def generate(
 
     `prompt` (and `negative_prompt`) hold at most validate.MAX_PROMPT_CHARS (20,000) characters; a size whose
     sampling would not fit in memory is refused before it starts (`check_fits`).
+    `dtype` ("float32", "bfloat16", "float16") overrides the best one for the device (bfloat16 on CPUs with
+    AVX512-BF16 / AMX, `config.select_dtype`); the manifest records it and `replay` uses it again.
     `params` are ImageParams fields. Each step sends Progress (unit "step") and, with `previews`, a
     Preview holding a cheap RGB approximation of the current latents at the output size. Setting
     `cancel` stops between steps with CancelledError.
@@ -264,7 +269,7 @@ def generate(
         params, [name for name in ImageParams.__dataclass_fields__ if name != "prompt"], "image parameter"
     )
     checked = check_params(ImageParams(prompt=prompt, **params))
-    loaded = loaded_model(model, device)
+    loaded = loaded_model(model, device, dtype)
     pipeline = loaded.model
     native = pipeline.unet.config.sample_size * pipeline.vae_scale_factor
     checked = replace(checked, width=checked.width or native, height=checked.height or native)
@@ -296,6 +301,7 @@ def generate(
             callback_on_step_end=on_step_end,
         ).images
     parameters = dict(checked.to_dict(), scheduler=type(pipeline.scheduler).__name__, device=loaded.device)
+    parameters["dtype"] = loaded.dtype
     record = manifests.Manifest("image", loaded.repo_id, loaded.commit, parameters, checked.seed)
     result = ImageResult(images, record, time.perf_counter() - start)
     emit(on_event, Done("image", result))
@@ -305,7 +311,7 @@ def generate(
 def call_from(record: manifests.Manifest) -> dict[str, Any]:
     """The arguments of `generate` that render the picture of `record` again (the prompt first)."""
     settings = {name: record.parameters[name] for name in ImageParams.__dataclass_fields__}
-    return dict(settings, model=record.model, device=record.parameters.get("device"))
+    return dict(settings, model=record.model, device=record.parameters.get("device"), dtype=recorded_dtype(record))
 
 
 def replay(source: manifests.Manifest | str | Path, **overrides: Any) -> ImageResult:
@@ -349,7 +355,7 @@ def sweep(
     unknown = sorted(set(axes) - set(ImageParams.__dataclass_fields__) - {"prompt"})
     if unknown or "batch" in axes:
         raise InvalidInputError(f"Cannot sweep over {', '.join(unknown or ['batch'])}.")
-    loaded = loaded_model(model, params.pop("device", None))
+    loaded = loaded_model(model, params.pop("device", None), params.pop("dtype", None))
     combinations = [dict(zip(axes, values, strict=True)) for values in itertools.product(*axes.values())]
     cells = []
     for index, values in enumerate(combinations):
@@ -418,6 +424,12 @@ def use_scheduler(loaded: ImageModel, name: str | None) -> None:
         pipeline.scheduler = options[name].from_config(own.config)
 
 
-def loaded_model(model: str | ImageModel, device: str | None = None) -> ImageModel:
-    """`model` ready to render: a LoadedModel as it is, a repo id loaded on `device`."""
-    return runtime.resolve(model, task=TASK, load=lambda repo_id: load_model(repo_id, device=device))
+def recorded_dtype(record: manifests.Manifest) -> str | None:
+    """The dtype `record` was made in; float32 for manifests from before it was recorded (the CPU default then)."""
+    stored = record.parameters
+    return stored.get("dtype", "float32" if stored.get("device") == "cpu" else None)
+
+
+def loaded_model(model: str | ImageModel, device: str | None = None, dtype: str | None = None) -> ImageModel:
+    """`model` ready to render: a LoadedModel as it is, a repo id loaded on `device` in `dtype`."""
+    return runtime.resolve(model, task=TASK, load=lambda repo_id: load_model(repo_id, device=device, dtype=dtype))

@@ -29,11 +29,11 @@ import psutil
 
 from creator_kit import sizing
 from creator_kit.catalog import catalog_entries
-from creator_kit.config import get_settings, select_device, select_dtype
+from creator_kit.config import get_settings, select_device, torch_dtype
 from creator_kit.errors import InvalidInputError, UnsafeWeightsError, WrongTaskError
 from creator_kit.events import Done, EventCallback, Log, emit
 from creator_kit.hub import PICKLE_SUFFIXES
-from creator_kit.store import ModelStore
+from creator_kit.store import ModelStore, StoreChange
 
 if TYPE_CHECKING:
     import torch
@@ -92,6 +92,11 @@ class Runtime:
         if callback in self._watchers:
             self._watchers.remove(callback)
 
+    def _on_store_change(self, change: StoreChange) -> None:
+        """Unload a model removed from (or made again in) a folder models were loaded from: its files are gone."""
+        if change.action in ("remove", "register") and change.repo_id is not None:
+            self.unload(change.repo_id)
+
     def _changed(self) -> None:
         repo_ids = self.loaded()
         for callback in list(self._watchers):
@@ -126,17 +131,21 @@ class Runtime:
         task: str,
         loader: Loader,
         device: str | None = None,
+        dtype: str | None = None,
         quantize: str | None = None,
         on_event: EventCallback | None = None,
         **options: Any,
     ) -> LoadedModel:
         """`repo_id` loaded for `task` by `loader`, from the cache when it is already there.
 
+        `dtype` ("float32", "bfloat16", "float16"; None: the best for the device and task, `config.select_dtype`).
+
         Raises ModelNotInstalledError (with the command that installs it), WrongTaskError, RemoteCodeError
         and IntegrityError (files damaged since they were last checked, with the repair).
         `quantize="int8"` applies dynamic int8 quantization to the Linear layers (CPU only).
         """
         store = self._store or ModelStore()
+        store.watch(self._on_store_change)  # once per models folder: a model deleted there is unloaded too
         installed = store.get(repo_id)
         if installed.task is not None and installed.task != task:
             raise WrongTaskError(
@@ -148,9 +157,9 @@ class Runtime:
         if quantize is not None and device not in (None, "cpu"):
             raise InvalidInputError(f"int8 quantization runs on the CPU only: use device='cpu', not {device!r}.")
         device = select_device("cpu" if quantize is not None else device)
-        dtype = select_dtype(device)
+        dtype = torch_dtype(dtype, device, task)
         dtype_name = str(dtype).removeprefix("torch.")
-        key = (installed.repo_id, installed.commit, device, quantize, tuple(sorted(options.items())))
+        key = (installed.repo_id, installed.commit, device, dtype_name, quantize, tuple(sorted(options.items())))
         with self._lock:
             if key in self._models:
                 self._models.move_to_end(key)

@@ -179,7 +179,7 @@ def assess(
 ) -> ModelInfo:
     """Put a model's needs against this machine's free disk and memory."""
     device = device or select_device()
-    dtype = dtype or str(select_dtype(device)).removeprefix("torch.")
+    dtype = dtype or str(select_dtype(device, task)).removeprefix("torch.")
     validate.choice("dtype", dtype, BYTES_PER_PARAMETER)
     models_dir.mkdir(parents=True, exist_ok=True)
     return ModelInfo(

@@ -73,13 +73,14 @@ def make(
     stages: Stages,
     cache: bool = True,
     device: str | None = None,
+    dtype: str | None = None,
 ) -> frames.Footage:
     """The storyboard of `params` (checked VideoParams) by the text-to-image `model`: script, keyframes, motion.
 
     `stages` runs this module's `plan` (the caller adds its encode stage); `cache=False` renders every picture
     again. The frames are composed lazily, as the writer encodes them.
     """
-    loaded = image.loaded_model(model, device)
+    loaded = image.loaded_model(model, device, dtype)
     image.check_fits(loaded, params.width, params.height, images=1, guidance=params.guidance)
     scenes, notes = write_script(params, text_model, stages)
     params = replace(params, scenes=tuple(scenes))

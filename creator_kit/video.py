@@ -145,9 +145,11 @@ def load_pipeline(path: Path, *, device: str, dtype: torch.dtype, use_safetensor
     return pipeline.to(device), None
 
 
-def load_model(model: str, *, device: str | None = None, on_event: EventCallback | None = None) -> VideoModel:
-    """`model` loaded for text-to-video through the runtime's cache."""
-    return runtime.load(model, task=TASK, loader=load_pipeline, device=device, on_event=on_event)
+def load_model(
+    model: str, *, device: str | None = None, dtype: str | None = None, on_event: EventCallback | None = None
+) -> VideoModel:
+    """`model` loaded for text-to-video through the runtime's cache (`dtype` None: the best here, see config)."""
+    return runtime.load(model, task=TASK, loader=load_pipeline, device=device, dtype=dtype, on_event=on_event)
 
 
 def check_params(params: VideoParams) -> VideoParams:
@@ -273,6 +275,7 @@ def generate(
     overwrite: bool = False,
     cache: bool = True,
     device: str | None = None,
+    dtype: str | None = None,
     cancel: threading.Event | None = None,
     on_event: EventCallback | None = None,
     **params: Any,
@@ -306,7 +309,9 @@ def generate(
             "A text-to-video model renders one prompt; for several scenes use a text-to-image model."
         )
     if native:
-        loaded = runtime.resolve(model, task=TASK, load=partial(load_model, device=device, on_event=on_event))
+        loaded = runtime.resolve(
+            model, task=TASK, load=partial(load_model, device=device, dtype=dtype, on_event=on_event)
+        )
         checked = _own_defaults(checked, given, loaded.model)
     frame_count = round(checked.duration * checked.fps)
     plan = (
@@ -321,7 +326,7 @@ def generate(
             footage = sample(loaded, checked, stages)
         else:
             footage = storyboard.make(
-                checked, model=model, text_model=text_model, stages=stages, cache=cache, device=device
+                checked, model=model, text_model=text_model, stages=stages, cache=cache, device=device, dtype=dtype
             )
         return _write(footage, checked, path, stages)
     except CancelledError as exc:
@@ -350,6 +355,7 @@ def _write(footage: frames.Footage, params: VideoParams, path: Path, stages: Sta
         )
         loaded = footage.model
         notes = dict(footage.notes, seeds=footage.seeds, frames=len(kept), frames_sha256=digest, device=loaded.device)
+        notes["dtype"] = loaded.dtype
         record = manifests.Manifest(
             "video", loaded.repo_id, loaded.commit, dict(params.to_dict(), **notes), params.seed
         )
@@ -375,7 +381,8 @@ def call_from(record: manifests.Manifest) -> dict[str, Any]:
     """The arguments of `generate` that render the video of `record` again (the idea, as `prompt`, first)."""
     stored = record.parameters
     settings = {name: stored[name] for name in VideoParams.__dataclass_fields__ if name != "idea"}
-    return {"prompt": stored["idea"], "model": record.model, **settings, "device": stored.get("device")}
+    context = {"device": stored.get("device"), "dtype": image.recorded_dtype(record)}
+    return {"prompt": stored["idea"], "model": record.model, **settings, **context}
 
 
 def replay(source: manifests.Manifest | str | Path, *, out: str | Path | None = None, **overrides: Any) -> VideoResult:
