@@ -29,9 +29,9 @@ Stop) or one Ctrl-C saves a checkpoint after the current step and raises Cancell
 Ctrl-C aborts at once. A non-finite loss raises TrainingDivergedError, keeping the last good checkpoint.
 
 Scaling: ``creator-kit train config run.json`` runs a saved `TrainingConfig.to_json()`, and so does
-this module, so the same run goes multi-GPU with ``accelerate launch -m creator_kit.train run.json``
-(the Trainer runs on accelerate underneath). Only the main process registers the model; only the
-single-process path is tested here.
+this module, so the same run goes data-parallel with ``accelerate launch --multi_gpu --num_processes N
+-m creator_kit.train run.json`` (GPUs, or CPU processes over gloo; the Trainer runs on accelerate). The
+main process prepares the run folder first, reports, and registers the model; tested with two CPU processes.
 """
 
 from __future__ import annotations
@@ -61,13 +61,7 @@ from creator_kit.errors import (
 from creator_kit.events import Done, EventCallback, Log, emit
 from creator_kit.quiet import quiet
 from creator_kit.store import ModelStore
-from creator_kit.train_checkpoints import (
-    OPERATION,
-    RUN_RECORD,
-    checkpoint_to_resume,
-    last_checkpoint,
-    refuse_to_replace,
-)
+from creator_kit.train_checkpoints import OPERATION, RUN_RECORD, last_checkpoint, start_run
 from creator_kit.train_data import context_length, fingerprint, load_documents, pack, split, tokenize
 
 if TYPE_CHECKING:
@@ -260,6 +254,9 @@ def prepare(config: TrainingConfig, *, dataset: Dataset | None = None, store: Mo
     from creator_kit import text
 
     model, tokenizer = text.load_causal_lm(Path(base.path), device="cpu", dtype=torch.float32, use_safetensors=True)
+    # Checkpoints leave out tied weights (GPT-2's lm_head is its embedding): declared, so that loading the best
+    # checkpoint ties them again instead of warning that lm_head.weight is missing.
+    model._keys_to_ignore_on_save = {*(model._keys_to_ignore_on_save or ()), *model.all_tied_weights_keys}
     cap = CPU_BLOCK_CAP if device == "cpu" else ACCELERATOR_BLOCK_CAP
     block_size = config.block_size or min(context_length(model, tokenizer), cap)
     if block_size > context_length(model, tokenizer):
@@ -336,6 +333,7 @@ def training_arguments(config: TrainingConfig, output_dir: Path, device: str) ->
         disable_tqdm=True,
         use_cpu=device == "cpu",
         bf16=device.startswith("cuda") and torch.cuda.is_bf16_supported(),
+        ddp_find_unused_parameters=False,  # every trainable weight takes part (full or LoRA): no extra graph walk
     )
 
 
@@ -365,24 +363,21 @@ def _train(
     cancel: threading.Event,
     store: ModelStore,
 ) -> TrainingResult:
-    run_dir = config.run_dir
-    state_file = run_dir / RUN_RECORD
-    store.require_writable()  # the run ends by registering the model: know now that it can
-    files.require_writable_folder(run_dir.parent)
-    refuse_to_replace(config, store, resume)
-    checkpoint = checkpoint_to_resume(config, on_event) if resume else None
-    if not resume:  # a fresh run: the folder of an earlier run of this name goes, if Creator Kit made it
-        files.remove_tree(run_dir, inside=get_settings().outputs_dir / "runs", markers=[RUN_RECORD])
-        files.write_json(state_file, {"config": config.to_dict()})  # first: the folder is marked as a run's
-    run = prepare(config, dataset=dataset, store=store)
-    if resume:
-        saved = files.read_json(state_file).get("data_fingerprint")
-        if saved != run.data_fingerprint:
+    from accelerate import PartialState
+
+    process = PartialState(cpu=select_device(config.device) == "cpu")  # this process of `accelerate launch`, or one
+    on_event = on_event if process.is_main_process else None  # the main process reports for the run
+    with process.main_process_first():  # it prepares the run folder and the data cache; the others then read them
+        checkpoint = start_run(config, store, resume, on_event) if process.is_main_process else last_checkpoint(config)
+        run = prepare(config, dataset=dataset, store=store)
+    state_file = config.run_dir / RUN_RECORD
+    if process.is_main_process:
+        if resume and files.read_json(state_file).get("data_fingerprint") != run.data_fingerprint:
             raise InvalidInputError(
-                f"The data changed since the run in {run_dir} started, so it cannot resume; start it again."
+                f"The data changed since the run in {config.run_dir} started, so it cannot resume; start it again."
             )
-    run_state = {"config": config.to_dict(), "data_fingerprint": run.data_fingerprint, "base_commit": run.base.commit}
-    files.write_json(state_file, run_state)
+        run_state = {"config": config.to_dict(), "data_fingerprint": run.data_fingerprint}
+        files.write_json(state_file, dict(run_state, base_commit=run.base.commit, processes=process.num_processes))
     from transformers import EarlyStoppingCallback
 
     from creator_kit.train_callbacks import EventsCallback, sigint_cancels
@@ -476,7 +471,13 @@ def _finish(run: Run, trainer: Trainer, store: ModelStore, elapsed: float) -> Tr
         task=TEXT_GENERATION,
         source="custom",
         description=f"{config.model} fine-tuned ({'LoRA' if config.lora else 'full'}) on {config.data or 'a Dataset'}",
-        metadata={"manifest": record.to_dict(), "metrics": metrics, "history": history, "best_step": best_step},
+        metadata={
+            "manifest": record.to_dict(),
+            "metrics": metrics,
+            "history": history,
+            "best_step": best_step,
+            "processes": trainer.args.world_size,
+        },
     )
     shutil.rmtree(folder)
     return result

@@ -13,7 +13,9 @@ import secrets
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from creator_kit import files
 from creator_kit.catalog import TEXT_GENERATION
+from creator_kit.config import get_settings
 from creator_kit.errors import NotFoundError, OutputExistsError
 from creator_kit.events import EventCallback, Log, emit
 
@@ -80,3 +82,16 @@ def refuse_to_replace(config: TrainingConfig, store: ModelStore, resume: bool) -
             f"A stopped run of {repo_id} has checkpoints in {config.run_dir / 'checkpoints'}: continue it with "
             "resume=True (CLI: --resume), or start again with overwrite=True (CLI: --overwrite)."
         )
+
+
+def start_run(config: TrainingConfig, store: ModelStore, resume: bool, on_event: EventCallback | None) -> Path | None:
+    """Before any training: what the run may write and replace is checked, and its folder made ready (a fresh
+    one marked as the run's, or a resume's checkpoint chosen); returns the checkpoint to resume from."""
+    store.require_writable()  # the run ends by registering the model: know now that it can
+    files.require_writable_folder(config.run_dir.parent)
+    refuse_to_replace(config, store, resume)
+    if resume:
+        return checkpoint_to_resume(config, on_event)
+    files.remove_tree(config.run_dir, inside=get_settings().outputs_dir / "runs", markers=[RUN_RECORD])
+    files.write_json(config.run_dir / RUN_RECORD, {"config": config.to_dict()})  # first: marks the run's folder
+    return None
