@@ -32,7 +32,7 @@ from creator_kit.errors import (
 )
 from creator_kit.events import Done, Eta, Event, EventCallback, Log, Metric, Preview, Progress, TqdmReporter
 from creator_kit.sizing import ModelInfo, human_size
-from creator_kit.store import ModelStore
+from creator_kit.store import ModelStore, StoreChange
 from creator_kit.text_params import GenerationParams
 
 __version__ = "0.1.0"
@@ -51,9 +51,12 @@ _LAZY = {
     "ImageResult": ("creator_kit.image", "ImageResult"),
     "video": ("creator_kit.video", None),
     "storyboard": ("creator_kit.storyboard", None),
+    "compare": ("creator_kit.compare", None),
+    "arena": ("creator_kit.arena", None),
     "VideoResult": ("creator_kit.video", "VideoResult"),
     "runtime": ("creator_kit.runtime", None),
     "manifest": ("creator_kit.manifest", None),
+    "outputs": ("creator_kit.outputs", None),
     "generate": ("creator_kit.text", "generate"),
     "stream": ("creator_kit.text", "stream"),
     "TextResult": ("creator_kit.text", "TextResult"),
@@ -105,6 +108,7 @@ __all__ = [
     "RemoteCodeError",
     "Reproduction",
     "Settings",
+    "StoreChange",
     "TextResult",
     "TqdmReporter",
     "TrainingConfig",
@@ -117,8 +121,10 @@ __all__ = [
     "VideoResult",
     "WrongTaskError",
     "__version__",
+    "arena",
     "build_starters",
     "choose_models",
+    "compare",
     "configure",
     "files",
     "generate",
@@ -126,6 +132,7 @@ __all__ = [
     "human_size",
     "image",
     "manifest",
+    "outputs",
     "reproduce",
     "runtime",
     "storyboard",

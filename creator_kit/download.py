@@ -94,7 +94,8 @@ def fetch_blob(
                     ) from error
                 time.sleep(min(2**attempt, 10))
             except HfHubHTTPError as error:
-                raise NetworkError(f"The server refused {url}: {error}. Check the repo id and HF_ENDPOINT.") from error
+                reason = str(error).rstrip(".")
+                raise NetworkError(f"The server refused {url}: {reason}. Check the repo id and HF_ENDPOINT.") from error
         os.chmod(part_path, 0o644)
         os.replace(part_path, blob_path)
         return Transfer(resumed_from=resumed_from, bytes_received=received)

@@ -60,6 +60,10 @@ CODE_CONFIGS = frozenset(
 )
 #: Libraries whose classes a diffusers ``model_index.json`` may name without running the repo's code.
 STANDARD_LIBRARIES = frozenset({"diffusers", "transformers"})
+#: Seconds a search waits to connect to the Hub, and then for its answer: a search is one request, so without a
+#: network it fails within seconds instead of retrying with back-off as `HfApi.list_models` does.
+SEARCH_CONNECT_S = 1.5
+SEARCH_ANSWER_S = 5.0
 
 
 @dataclass(frozen=True)
@@ -106,10 +110,24 @@ def request_headers() -> dict[str, str]:
 
 
 def search(query: str, *, task: str | None = None, limit: int = 20) -> list[ModelSummary]:
-    """Models on the Hub matching `query`, optionally of one task."""
+    """Models on the Hub matching `query`, optionally of one task: one request of the Hub's ``/api/models``
+    (what `HfApi.list_models` asks), with no retries, that gives up after SEARCH_CONNECT_S seconds without a
+    connection and SEARCH_ANSWER_S without an answer."""
+    import httpx2
+    from huggingface_hub.utils import get_session, hf_raise_for_status
+
+    params: dict[str, Any] = {"search": query, "limit": limit}
+    if task:
+        params["pipeline_tag"] = task
     with translate_errors(query):
-        hits = api().list_models(search=query, pipeline_tag=task, limit=limit)
-        return [ModelSummary(m.id, m.pipeline_tag, m.downloads, m.likes) for m in hits]
+        url = f"{get_settings().endpoint}/api/models"
+        timeout = httpx2.Timeout(SEARCH_ANSWER_S, connect=SEARCH_CONNECT_S)
+        response = get_session().get(url, params=params, headers=request_headers(), timeout=timeout)
+        hf_raise_for_status(response)
+        hits = response.json()
+    if not isinstance(hits, list) or not all(isinstance(hit, dict) and "id" in hit for hit in hits):
+        raise _not_the_hub_api(query)
+    return [ModelSummary(h["id"], h.get("pipeline_tag"), h.get("downloads"), h.get("likes")) for h in hits[:limit]]
 
 
 def remote_files(repo_id: str, revision: str) -> tuple[str, list[RemoteFile]]:
@@ -231,14 +249,18 @@ def translate_errors(subject: str) -> Iterator[None]:
         raise OfflineError(f"Cannot reach the Hub for {subject}: offline mode is on.") from exc
     except (errors.HfHubHTTPError, httpx2.HTTPError) as exc:
         raise NetworkError(
-            f"Could not reach {endpoint} for {subject}: {exc}. Check your connection or HF_ENDPOINT, "
+            f"Could not reach {endpoint} for {subject}: {str(exc).rstrip('.')}. Check your connection or HF_ENDPOINT, "
             "or use --offline to work with installed models."
         ) from exc
     except json.JSONDecodeError as exc:
-        raise NetworkError(
-            f"{endpoint} did not answer like the Hub API for {subject} (some mirrors do not implement every "
-            "endpoint, e.g. search). Check HF_ENDPOINT."
-        ) from exc
+        raise _not_the_hub_api(subject) from exc
+
+
+def _not_the_hub_api(subject: str) -> NetworkError:
+    return NetworkError(
+        f"{get_settings().endpoint} did not answer like the Hub API for {subject} (some mirrors do not implement "
+        "every endpoint, e.g. search). Check HF_ENDPOINT."
+    )
 
 
 def _folder(path: str) -> str:

@@ -18,6 +18,7 @@ import importlib
 import json
 import secrets
 import tempfile
+import threading
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from importlib import metadata
@@ -287,13 +288,13 @@ class Reproduction:
 OUTPUT_SUFFIXES = {"image": ".png", "video": ".mp4"}
 
 
-def reproduce(path: str | Path) -> Reproduction:
+def reproduce(path: str | Path, *, cancel: threading.Event | None = None) -> Reproduction:
     """Run the manifest of the output at `path` again and compare: text as saved, PNG pixels, video frames.
 
     Video frames are compared by the sha256 the manifest recorded before encoding (encoders need not give
     equal bytes); the new video is written to a scratch folder and deleted. A manifest made on a device this
     machine lacks runs on the device here, and a model revision other than the recorded one is named: the
-    `notes` say so, since either can change the output.
+    `notes` say so, since either can change the output. Setting `cancel` stops the run with CancelledError.
     """
     record = read(path)
     output = output_of(path)
@@ -304,6 +305,7 @@ def reproduce(path: str | Path) -> Reproduction:
         raise InvalidInputError(f"{path} holds a {record.kind} manifest: it does not belong to a {suffix} file.")
     engine = importlib.import_module(ENGINES[record.kind])
     overrides, notes = _here(record)
+    overrides["cancel"] = cancel
     try:
         if record.kind == "text":
             saved = output.read_text(encoding="utf-8")

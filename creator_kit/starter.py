@@ -1,6 +1,7 @@
 """Starter models: tiny, clearly labelled models built on this machine, so every workflow runs offline.
 
     build_starters(on_event=TqdmReporter())   # or: creator-kit models starter
+    choose_models(["text-generation"], on_event=SetupBars())   # a set-up cell: one bar per model it builds
 
 builds into the store (status ``starter``):
 
@@ -10,27 +11,32 @@ builds into the store (status ``starter``):
 - ``local/starter-video``: a ModelScope-style text-to-video pipeline with random weights, 64x64 frames.
 
 They are for trying the workflow, not for results: the pictures are noise-like patterns and the text
-is a loose echo of the corpus. Starters already in the store are kept unless ``force=True``.
+is a loose echo of the corpus. Starters already in the store are kept unless ``force=True``. They build
+quietly: the libraries' warnings and bars are off meanwhile, and each model's progress is one bar (`BUILD` events).
 """
 
 from __future__ import annotations
 
 import secrets
+import sys
 import tempfile
 import time
+import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from creator_kit import files
 from creator_kit.cache import InstalledModel
-from creator_kit.events import Done, EventCallback, Log, Progress, emit
+from creator_kit.events import Done, Event, EventCallback, Log, Progress, TqdmReporter, emit
 from creator_kit.quiet import quiet
 from creator_kit.store import ModelStore
 from creator_kit.tiny import SDShape, build_gpt2, build_stable_diffusion, build_text_to_video
 
 OPERATION = "starter"
+#: The operation of one model's build: Progress with the model's repo id as stage, then Done with the model.
+BUILD = "build"
 SOURCE = "starter"
 DESCRIPTION = "Starter model for trying the workflow offline: download a real model for real results."
 CORPUS = Path(__file__).parent / "data" / "starter_corpus.txt"
@@ -51,32 +57,37 @@ TRAINING = {
 }
 #: The picture starters: 64x64 (latents of 32, a VAE with two levels), prompts of up to 64 characters.
 PICTURE_SHAPE = SDShape(sample_size=32, max_length=64)
+#: Their pictures' width and height in pixels: larger ones show nothing more, only take longer.
+PICTURE_SIZE = PICTURE_SHAPE.sample_size * 2 ** (len(PICTURE_SHAPE.vae_channels) - 1)
 
-Builder = Callable[[Path, EventCallback | None], tuple[Path, dict[str, Any]]]
+Builder = Callable[[Path, EventCallback], tuple[Path, dict[str, Any]]]
 
 
 @dataclass(frozen=True)
 class Starter:
-    """One starter model: its store name, task, and how to build its files (folder and metadata) in a scratch dir."""
+    """One starter model: its store name, task, how to build its files (folder and metadata) in a scratch dir, the
+    libraries kept quiet meanwhile, and the work its bar counts (the builder's Progress events move it)."""
 
     name: str
     task: str
     build: Builder
+    libraries: tuple[str, ...]
+    work: int = 1
+    unit: str = "model"
 
     @property
     def repo_id(self) -> str:
         return f"local/{self.name}"
 
 
-def _build_text(scratch: Path, on_event: EventCallback | None) -> tuple[Path, dict[str, Any]]:
+def _build_text(scratch: Path, on_event: EventCallback) -> tuple[Path, dict[str, Any]]:
     """A random GPT-2 registered in a scratch store, trained there on the corpus; the trained model's folder."""
     from creator_kit.train import TrainingConfig, train
     from creator_kit.train_checkpoints import RUN_RECORD
 
     lines = [line for line in CORPUS.read_text(encoding="utf-8").splitlines() if line.strip()]
     store = ModelStore(scratch / "store", offline=True, user_cache=scratch / "no-user-cache")
-    with quiet("transformers"):
-        untrained = build_gpt2(scratch / "untrained", lines, seed=SEED, **GPT2_SIZE)
+    untrained = build_gpt2(scratch / "untrained", lines, seed=SEED, **GPT2_SIZE)
     base = store.register_local("starter-text-untrained", untrained, task="text-generation", source=SOURCE)
     # A throwaway run that no user run can share. Hex only: a temp folder's name may end in "_", which no
     # model id may.
@@ -100,18 +111,18 @@ def _build_text(scratch: Path, on_event: EventCallback | None) -> tuple[Path, di
 def _build_picture(builder: Callable[..., Path]) -> Builder:
     """A Builder for a diffusers pipeline with random weights in PICTURE_SHAPE."""
 
-    def build(scratch: Path, on_event: EventCallback | None) -> tuple[Path, dict[str, Any]]:
-        with quiet("transformers", "diffusers"):
-            folder = builder(scratch / "pipeline", PICTURE_SHAPE, seed=SEED)
+    def build(scratch: Path, on_event: EventCallback) -> tuple[Path, dict[str, Any]]:
+        folder = builder(scratch / "pipeline", PICTURE_SHAPE, seed=SEED)
         return folder, {"shape": asdict(PICTURE_SHAPE), "seed": SEED, "weights": "random"}
 
     return build
 
 
+TEXT_LIBRARIES, PICTURE_LIBRARIES = ("transformers", "datasets"), ("transformers", "diffusers")
 STARTERS = (
-    Starter("starter-text", "text-generation", _build_text),
-    Starter("starter-image", "text-to-image", _build_picture(build_stable_diffusion)),
-    Starter("starter-video", "text-to-video", _build_picture(build_text_to_video)),
+    Starter("starter-text", "text-generation", _build_text, TEXT_LIBRARIES, work=TRAINING["max_steps"], unit="step"),
+    Starter("starter-image", "text-to-image", _build_picture(build_stable_diffusion), PICTURE_LIBRARIES),
+    Starter("starter-video", "text-to-video", _build_picture(build_text_to_video), PICTURE_LIBRARIES),
 )
 
 
@@ -125,7 +136,9 @@ def build_starters(
     """Build the starter models (those for `tasks`; default all) into `store` (default: the configured one).
 
     Starters already installed are kept unless `force`. Events (operation ``"starter"``): a Log line per model,
-    Progress over the models, Done with the list; the text starter's training also reports its ``"train"`` events.
+    Progress over the models, Done with the list; and for each model built, its own bar (operation `BUILD`, the
+    repo id as stage: the text starter's training steps, 0 to 1 for the others) and Done. `SetupBars` shows only
+    those bars.
     """
     store = store or ModelStore()
     store.require_writable()
@@ -147,12 +160,48 @@ def build_starters(
 
 
 def _install(store: ModelStore, starter: Starter, on_event: EventCallback | None) -> InstalledModel:
-    """Build `starter` in a scratch folder and register it; the store changes only once the build succeeded."""
-    with tempfile.TemporaryDirectory(prefix=f"creator-kit-{starter.name}-") as scratch:
-        folder, metadata = starter.build(Path(scratch), on_event)
-        return store.register_local(
+    """Build `starter` in a scratch folder, its libraries' warnings and bars off, and register it; the store changes
+    only once the build succeeded. Its progress is one bar: the builder's Progress events, as `BUILD` events."""
+
+    def bar(event: Event) -> None:
+        if isinstance(event, Progress):
+            emit(on_event, Progress(BUILD, event.completed, event.total, unit=starter.unit, stage=starter.repo_id))
+
+    bar(Progress(BUILD, 0, starter.work))
+    with tempfile.TemporaryDirectory(prefix=f"creator-kit-{starter.name}-") as scratch, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with quiet(*starter.libraries):
+            folder, metadata = starter.build(Path(scratch), bar)
+        model = store.register_local(
             starter.name, folder, task=starter.task, source=SOURCE, description=DESCRIPTION, metadata=metadata
         )
+    bar(Progress(BUILD, starter.work, starter.work))
+    emit(on_event, Done(BUILD, model))
+    return model
+
+
+class SetupBars:
+    """Shows building starter models as one tqdm bar per model built, on stdout, and nothing else: the view of a
+    notebook's set-up cell and of `make demo`. Give it as `on_event` to `choose_models` or `build_starters`; as a
+    context manager, every bar closes at the end, whatever happened.
+
+        with SetupBars() as bars:
+            models = choose_models(["text-generation", "text-to-image"], on_event=bars)
+    """
+
+    def __init__(self, file: TextIO | None = None) -> None:
+        # Two redraws a second at most: a saved notebook keeps every redraw of a cell's output.
+        self._reporter = TqdmReporter(file=file or sys.stdout, mininterval=0.5)
+
+    def __call__(self, event: Event) -> None:
+        if event.operation == BUILD:
+            self._reporter(event)
+
+    def __enter__(self) -> SetupBars:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._reporter.close()
 
 
 def choose_models(
@@ -160,7 +209,8 @@ def choose_models(
 ) -> dict[str, str]:
     """For each task, the repo id of a downloaded model (catalog order first), else of its starter.
 
-    Starters that are needed and missing are built first, after one Log line saying so.
+    Starters that are needed and missing are built first, after one Log line saying so (`build_starters`' events
+    follow; `SetupBars` shows one bar per model built).
     """
     store = store or ModelStore()
     order = {entry.repo_id: index for index, entry in enumerate(store.catalog())}

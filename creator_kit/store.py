@@ -8,6 +8,10 @@ is refused at download, at import and before every load (`check_before_load`, wh
 the files that changed since they were last checked); downloading an installed model again fetches
 exactly its damaged files.
 
+Every change to a models folder (download, import, register, remove) is told to the watchers of that
+folder (`ModelStore.watch`), shared by every ModelStore of the same folder in this process, so every
+view of the store updates at once; `refresh` tells them to re-read it after another process changed it.
+
     store = ModelStore()
     store.download("distilbert/distilgpt2", on_event=TqdmReporter())
     store.installed(task="text-generation")
@@ -17,6 +21,8 @@ from __future__ import annotations
 
 import shutil
 import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -51,11 +57,28 @@ class DiskUsage:
         return asdict(self)
 
 
+@dataclass(frozen=True)
+class StoreChange:
+    """What changed in a models folder: `action` ("download", "import", "register", "remove", "refresh") on
+    `repo_id` (None for "refresh": anything may have changed)."""
+
+    action: str
+    repo_id: str | None
+    models_dir: Path
+
+
+StoreWatcher = Callable[[StoreChange], None]
+#: The watchers of each models folder (resolved), shared by every ModelStore of that folder in this process.
+_watchers: dict[Path, list[StoreWatcher]] = {}
+_watchers_lock = threading.Lock()
+
+
 class ModelStore:
     """The local model library.
 
     Args:
-        models_dir: the store folder (default: settings, i.e. --models-dir / CREATOR_KIT_MODELS_DIR / ./models).
+        models_dir: the store folder (default: settings: --models-dir / CREATOR_KIT_MODELS_DIR, else the project's
+            models/, else ~/creator-kit/models; see `config`).
         offline: refuse every network call (default: settings, i.e. --offline / HF_HUB_OFFLINE).
         user_cache: an existing Hugging Face cache whose blobs are linked instead of downloaded again
             (default: huggingface_hub's, usually ~/.cache/huggingface/hub).
@@ -77,12 +100,49 @@ class ModelStore:
             user_cache = constants.HF_HUB_CACHE
         self.user_cache = Path(user_cache).expanduser().absolute()
 
+    def watch(self, callback: StoreWatcher) -> None:
+        """Call `callback(change)` after every change to this models folder, by any ModelStore of it (once each)."""
+        with _watchers_lock:
+            callbacks = _watchers.setdefault(self._folder_key(), [])
+            if callback not in callbacks:
+                callbacks.append(callback)
+
+    def unwatch(self, callback: StoreWatcher) -> None:
+        """Stop calling `callback`."""
+        with _watchers_lock:
+            callbacks = _watchers.get(self._folder_key(), [])
+            if callback in callbacks:
+                callbacks.remove(callback)
+
+    def refresh(self) -> None:
+        """Tell the watchers to re-read the folder (after another process, or a hand, changed it)."""
+        self._changed("refresh", None)
+
+    def _changed(self, action: str, repo_id: str | None) -> None:
+        with _watchers_lock:
+            callbacks = list(_watchers.get(self._folder_key(), []))
+        change = StoreChange(action, repo_id, self.models_dir)
+        for callback in callbacks:
+            callback(change)
+
+    @contextmanager
+    def _changing(self, action: str, repo_id: str) -> Iterator[None]:
+        """Tell the watchers about `action` on `repo_id` once the block ends, whether or not it succeeded."""
+        try:
+            yield
+        finally:
+            self._changed(action, repo_id)
+
+    def _folder_key(self) -> Path:
+        return self.models_dir.resolve()
+
     def catalog(self, task: str | None = None) -> list[CatalogEntry]:
         """The curated models, all or for one task."""
         return catalog_entries(task)
 
     def search(self, query: str, *, task: str | None = None, limit: int = 20) -> list[hub.ModelSummary]:
-        """Search the Hub (or HF_ENDPOINT) for models; OfflineError in offline mode."""
+        """Search the Hub (or HF_ENDPOINT) for models; OfflineError in offline mode, NetworkError within seconds
+        without a network (`hub.search`: one request, no retries)."""
         if self.offline:
             raise OfflineError(
                 "Cannot search the Hub in offline mode. Go online (unset HF_HUB_OFFLINE, drop --offline)."
@@ -120,43 +180,44 @@ class ModelStore:
         selected = hub.select_files(repo_id, remote, allow_pickle=allow_pickle)
         hub.refuse_remote_code(repo_id, hub.read_configs(repo_id, commit, remote), remote)
         self.require_writable()
-        repo_dir = self._repo_dir(repo_id)
-        blobs_dir = repo_dir / "blobs"
-        blobs_dir.mkdir(parents=True, exist_ok=True)
-        for damaged in cache.discard_damaged(repo_dir, selected):
-            emit(on_event, Log("download", f"{damaged.path} is damaged: fetching it again"))
-        cache.reuse_blobs(self.user_cache, repo_id, selected, blobs_dir)
-        sizing.require_free_disk(repo_id, cache.missing_bytes(blobs_dir, selected), self.models_dir)
-        record = cache.new_record(repo_id, revision, commit, selected, allow_pickle=allow_pickle)
-        cache.write_record(repo_dir, record)
-        missing = [f for f in selected if not (blobs_dir / f.etag).exists()]
-        total = sum(f.size for f in selected)
-        done = total - sum(f.size for f in missing)
-        emit(on_event, Log("download", f"{repo_id} @ {commit[:12]}: {len(selected)} files, {total / 1e6:.1f} MB"))
-        emit(on_event, Progress("download", done, total, unit="B", stage=repo_id))
-        from creator_kit.download import fetch_blob
-
-        headers = hub.request_headers()
-        for remote_file in missing:
-
-            def on_bytes(n: int, offset: int = done) -> None:
-                emit(on_event, Progress("download", offset + n, total, unit="B", stage=repo_id))
-
-            fetch_blob(
-                hub.file_url(repo_id, remote_file.path, commit),
-                blobs_dir / remote_file.etag,
-                cache.lock_path(self.models_dir, repo_id, remote_file.etag),
-                etag=remote_file.etag,
-                size=remote_file.size,
-                headers=headers,
-                on_bytes=on_bytes,
-                cancel=cancel,
-            )
-            done += remote_file.size
+        with self._changing("download", repo_id):
+            repo_dir = self._repo_dir(repo_id)
+            blobs_dir = repo_dir / "blobs"
+            blobs_dir.mkdir(parents=True, exist_ok=True)
+            for damaged in cache.discard_damaged(repo_dir, selected):
+                emit(on_event, Log("download", f"{damaged.path} is damaged: fetching it again"))
+            cache.reuse_blobs(self.user_cache, repo_id, selected, blobs_dir)
+            sizing.require_free_disk(repo_id, cache.missing_bytes(blobs_dir, selected), self.models_dir)
+            record = cache.new_record(repo_id, revision, commit, selected, allow_pickle=allow_pickle)
+            cache.write_record(repo_dir, record)
+            missing = [f for f in selected if not (blobs_dir / f.etag).exists()]
+            total = sum(f.size for f in selected)
+            done = total - sum(f.size for f in missing)
+            emit(on_event, Log("download", f"{repo_id} @ {commit[:12]}: {len(selected)} files, {total / 1e6:.1f} MB"))
             emit(on_event, Progress("download", done, total, unit="B", stage=repo_id))
+            from creator_kit.download import fetch_blob
 
-        cache.finish(repo_dir, record)
-        installed = cache.describe(repo_dir)
+            headers = hub.request_headers()
+            for remote_file in missing:
+
+                def on_bytes(n: int, offset: int = done) -> None:
+                    emit(on_event, Progress("download", offset + n, total, unit="B", stage=repo_id))
+
+                fetch_blob(
+                    hub.file_url(repo_id, remote_file.path, commit),
+                    blobs_dir / remote_file.etag,
+                    cache.lock_path(self.models_dir, repo_id, remote_file.etag),
+                    etag=remote_file.etag,
+                    size=remote_file.size,
+                    headers=headers,
+                    on_bytes=on_bytes,
+                    cancel=cancel,
+                )
+                done += remote_file.size
+                emit(on_event, Progress("download", done, total, unit="B", stage=repo_id))
+
+            cache.finish(repo_dir, record)
+            installed = cache.describe(repo_dir)
         emit(on_event, Done("download", installed))
         return installed
 
@@ -178,7 +239,9 @@ class ModelStore:
             configs, found = cache.snapshot_configs(source)
             hub.refuse_remote_code(repo_id, configs, found)
             self.require_writable()
-            if cache.import_snapshot(source, self._repo_dir(repo_id), repo_id, revision):
+            with self._changing("import", repo_id):
+                imported = cache.import_snapshot(source, self._repo_dir(repo_id), repo_id, revision)
+            if imported:
                 return cache.describe(self._repo_dir(repo_id))
         raise OfflineError(f"{repo_id} is not installed and offline mode is on. {go_online}.")
 
@@ -203,12 +266,12 @@ class ModelStore:
             raise InvalidInputError(f"{folder} holds no files to register as a model.")
         self.require_writable()
         repo_dir = self._repo_dir(repo_id)
-        cache.remove_repo(self.models_dir, repo_id)
-        commit, copied = cache.copy_into_blobs(folder, repo_dir / "blobs")
-        record = cache.new_record(
-            repo_id, "main", commit, copied, source=source, task=task, description=description, metadata=metadata or {}
-        )
-        cache.finish(repo_dir, record)
+        with self._changing("register", repo_id):
+            cache.remove_repo(self.models_dir, repo_id)
+            commit, copied = cache.copy_into_blobs(folder, repo_dir / "blobs")
+            about = {"source": source, "task": task, "description": description, "metadata": metadata or {}}
+            record = cache.new_record(repo_id, "main", commit, copied, **about)
+            cache.finish(repo_dir, record)
         return cache.describe(repo_dir)
 
     def installed(self, task: str | None = None) -> list[InstalledModel]:
@@ -275,7 +338,8 @@ class ModelStore:
         repo_dir = self._repo_dir(repo_id)
         if not (repo_dir.is_dir() or repo_dir.is_symlink()):
             raise ModelNotInstalledError(f"{repo_id} is not in {self.models_dir}; nothing to remove.")
-        return cache.remove_repo(self.models_dir, repo_id)
+        with self._changing("remove", repo_id):
+            return cache.remove_repo(self.models_dir, repo_id)
 
     def disk_usage(self) -> DiskUsage:
         """How much the store takes and how much is left on its disk."""

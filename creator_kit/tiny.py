@@ -18,7 +18,9 @@ def build_tokenizer(folder: Path, texts: Iterable[str], vocab_size: int = 300) -
     from transformers import GPT2TokenizerFast
 
     bpe = ByteLevelBPETokenizer()
-    bpe.train_from_iterator(texts, vocab_size=vocab_size, min_frequency=1, special_tokens=["<|endoftext|>"])
+    bpe.train_from_iterator(
+        texts, vocab_size=vocab_size, min_frequency=1, special_tokens=["<|endoftext|>"], show_progress=False
+    )
     tokenizer = GPT2TokenizerFast(tokenizer_object=bpe, eos_token="<|endoftext|>", bos_token="<|endoftext|>")
     tokenizer.model_max_length = 128
     tokenizer.save_pretrained(folder)

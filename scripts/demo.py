@@ -1,8 +1,9 @@
 """`make demo`: the quickstart workflow (notebooks/00_quickstart.ipynb) run headless with papermill, offline.
 
 It uses the models you have downloaded (`creator-kit models download segmind/tiny-sd`, say) and, for a task
-with none, builds the starter models first (tiny, for trying the workflow offline). Nothing touches the
-network. At the end it prints where the executed notebook and each output are.
+with none, builds the starter models first (tiny, for trying the workflow offline: one bar per model, and one
+line saying so). Nothing touches the network. At the end it prints where the executed notebook and each output
+are. Models and outputs are the project's (see creator_kit/config.py), the ones `make lab` opens the notebooks on.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ os.environ["HF_HUB_OFFLINE"] = "1"  # before huggingface_hub is imported: the li
 import papermill
 
 import creator_kit as ck
+from creator_kit.starter import SetupBars
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOK = ROOT / "notebooks" / "00_quickstart.ipynb"
@@ -50,9 +52,12 @@ def main() -> int:
 def run_demo(settings: ck.Settings) -> None:
     """Choose (or build) the models, run the quickstart, and say where everything is."""
     print(f"Creator Kit demo: {NOTEBOOK.relative_to(ROOT)}, headless and offline, models in {settings.models_dir}")
-    with ck.TqdmReporter(file=sys.stdout) as reporter:
-        models = ck.choose_models([ck.TEXT_GENERATION, ck.TEXT_TO_IMAGE], on_event=reporter)
+    with SetupBars() as bars:
+        models = ck.choose_models([ck.TEXT_GENERATION, ck.TEXT_TO_IMAGE], on_event=bars)
     print(f"Models: {models['text-generation']} (text), {models['text-to-image']} (image and video)")
+    store = ck.ModelStore()
+    if any(store.get(repo_id).status == "starter" for repo_id in models.values()):
+        print("Starter models: tiny, for trying the workflow; `creator-kit models download <repo id>` gets real ones.")
 
     started = time.time()
     settings.outputs_dir.mkdir(parents=True, exist_ok=True)
@@ -69,7 +74,10 @@ def run_demo(settings: ck.Settings) -> None:
     print(f"\nDone in {time.time() - started:.0f} s.\n  executed notebook: {executed}")
     for kind, pattern in OUTPUTS.items():
         print(f"  {kind + ':':<18} {newest(settings.outputs_dir, pattern, started)}")
-    print("Open the notebook with `make lab` to use the panels; `creator-kit models catalog` lists real models.")
+    print(
+        "Open the notebook with `make lab` to use the panels: it runs on these same models and outputs "
+        f"({settings.models_dir}, {settings.outputs_dir}). `creator-kit models catalog` lists real models."
+    )
 
 
 if __name__ == "__main__":

@@ -1,10 +1,14 @@
 """The quickstart notebook's panels in a real JupyterLab, driven by Playwright with the system Chromium.
 
-A JupyterLab server on loopback serves a copy of notebooks/00_quickstart.ipynb parametrized for the test
-hub and a models folder without a text model (a fresh machine: the notebook builds the starter text model).
-Chromium runs every cell, checks that each panel renders as a live widget, then downloads a model and
-generates text by clicking, as a person would. Screenshots of the notebook and of each panel go to
-$CREATOR_KIT_TEST_ARTIFACTS (default test-artifacts/browser/); on a failure, failure.png shows the page.
+JupyterLab on loopback, started with Creator Kit's own privacy settings, serves a copy of
+notebooks/00_quickstart.ipynb parametrized for the test hub and a models folder without a text model (a fresh
+machine: the notebook builds the starter text model). Chromium runs every cell, checks that each panel renders
+as a live widget, then, as a person would: downloads a model and generates text by clicking; reads every text
+of the panels in the Light and the Dark theme and measures its contrast; searches a Hub that does not answer
+while using another button; deletes a model; exports the executed notebook to HTML and reads the panels in it
+with the network cut off; restarts the kernel and finds the results again. Screenshots of the notebook and of
+each panel in both themes, and the contrast measured (contrast.json), go to $CREATOR_KIT_TEST_ARTIFACTS
+(default test-artifacts/browser/); on a failure, failure.png shows the page.
 """
 
 from __future__ import annotations
@@ -12,133 +16,73 @@ from __future__ import annotations
 import json
 import os
 import re
-import secrets
 import shutil
+import socket
 import subprocess
 import sys
-import time
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import nbformat
 import pytest
 from conftest import TINY_GPT2
-from olah_hub import free_port
+from lab_page import (
+    AA_CONTRAST,
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    LONG_MS,
+    VIEWPORT,
+    WAIT_MS,
+    Lab,
+    button,
+    contrast,
+    exactly,
+    field,
+    hide_side_bars,
+    menu,
+    open_notebook,
+    run_all_cells,
+    save_screenshot,
+    sideways,
+    start_lab,
+    stop,
+    switch_theme,
+    truncated,
+    wait_for_cells,
+)
 from papermill.iorw import load_notebook_node
 from papermill.parameterize import parameterize_notebook
 from playwright.sync_api import Locator, Page, expect, sync_playwright
-from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 from creator_kit import ModelStore
-from creator_kit.cli import LAB_PRIVACY
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-    "--disable-gpu",
-]
 REPO = Path(__file__).parent.parent
 QUICKSTART = REPO / "notebooks" / "00_quickstart.ipynb"
 ARTIFACTS = Path(os.environ.get("CREATOR_KIT_TEST_ARTIFACTS", REPO / "test-artifacts" / "browser"))
-VIEWPORT = {"width": 1400, "height": 900}
-LAB_START_S = 120
-RUN_ALL_MS = 6 * 60_000
-LONG_MS = 3 * 60_000  # opening the notebook, a download, a generation
-WAIT_MS = 30_000  # anything else the page shows
+THEMES = {"light": "JupyterLab Light", "dark": "JupyterLab Dark"}
+NEWS_PROMPT = "Would you like to get notified"  # JupyterLab's toast when nobody turned its news feed off
 
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason=f"{CHROMIUM} is missing (apt-get install chromium)")
 
-# JupyterLab user settings: every cell stays in the DOM (no virtual rendering of off-screen cells), no news
-# or update checks (nothing may reach the internet, and no toast asks about them), the simple interface.
-LAB_SETTINGS = {
-    "@jupyterlab/notebook-extension/tracker": {"windowingMode": "none"},
-    "@jupyterlab/apputils-extension/notification": {"fetchNews": "false", "checkForUpdates": False},
-    "@jupyterlab/application-extension/shell": {"startMode": "single"},
-}
-
-# A CSS selector found in one panel only: how the test tells the panels' cell outputs apart.
+# Each panel's class (the panels mark their live view with it): how the test tells the panels' outputs apart.
 PANELS = {
-    "model-browser": 'input[placeholder="namespace/name"]',
-    "text-previewer": 'textarea[placeholder="Once upon a time"]',
-    "image-previewer": 'textarea[placeholder="a lighthouse at dawn"]',
-    "video-previewer": 'input[placeholder="a fox crossing a snowy forest"]',
-    "training-monitor": "button:text-is('Stop and save')",
+    "model-browser": ".ck-model-browser",
+    "text-previewer": ".ck-text-previewer",
+    "image-previewer": ".ck-image-previewer",
+    "video-previewer": ".ck-video-previewer",
+    "training-monitor": ".ck-training-monitor",
 }
 
-# Polled in the page after Run All Cells: false while a cell runs; then the tracebacks shown, if any.
-RUN_STATE_JS = r"""() => {
-    const prompts = [...document.querySelectorAll('.jp-Notebook .jp-CodeCell .jp-InputPrompt')]
-        .map(e => e.textContent.trim());
-    const errors = [...document.querySelectorAll('.jp-RenderedText[data-mime-type="application/vnd.jupyter.stderr"]')]
-        .map(e => e.textContent).filter(text => /traceback/i.test(text));
-    if (prompts.length === 0 || prompts.includes('[*]:')) return false;
-    if (errors.length) return {errors};
-    return prompts.every(p => /^\[\d+\]:$/.test(p)) && {errors: []};
-}"""
-
-
-@dataclass
-class Lab:
-    """A running JupyterLab server: its address, its token and the folder it serves."""
-
-    url: str
-    token: str
-    root: Path
-
-    def notebook_url(self, name: str) -> str:
-        return f"{self.url}/lab/tree/{name}?token={self.token}"
-
-
-def start_lab(root: Path, state: Path, env: dict[str, str]) -> tuple[subprocess.Popen, Lab]:
-    """Start JupyterLab serving `root` on a free loopback port; its settings, workspaces and log go under `state`."""
-    settings = state / "lab-settings"
-    for plugin, values in LAB_SETTINGS.items():
-        path = settings / f"{plugin}.jupyterlab-settings"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(values))
-    (state / "notary").mkdir()  # notebook signatures: not in the user's data folder
-    port = free_port()
-    lab = Lab(f"http://127.0.0.1:{port}", secrets.token_hex(16), root)
-    command = [
-        sys.executable, "-m", "jupyter", "lab", "--no-browser", "--allow-root",
-        "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}", "--ServerApp.port_retries=0",
-        f"--ServerApp.root_dir={root}", f"--IdentityProvider.token={lab.token}",
-        f"--LabApp.user_settings_dir={settings}", f"--LabApp.workspaces_dir={state / 'workspaces'}",
-        *LAB_PRIVACY, f"--NotebookNotary.data_dir={state / 'notary'}",
-    ]  # fmt: skip
-    log_path = state / "jupyter.log"
-    with log_path.open("w") as log:
-        process = subprocess.Popen(command, cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + LAB_START_S
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"JupyterLab exited:\n{log_path.read_text()[-3000:]}")
-        try:
-            if httpx.get(f"{lab.url}/api/status", params={"token": lab.token}, timeout=2).status_code == 200:
-                return process, lab
-        except httpx.TransportError:
-            pass
-        time.sleep(0.3)
-    stop(process)
-    raise RuntimeError(f"JupyterLab did not answer within {LAB_START_S} s:\n{log_path.read_text()[-3000:]}")
-
-
-def stop(process: subprocess.Popen) -> None:
-    """Stop a server cleanly (it shuts its kernels down), killing it if it does not exit in time."""
-    process.terminate()
-    try:
-        process.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
+# What each panel's static snapshot says in the exported HTML: its title, and a sign of its final state.
+SNAPSHOT_TEXTS = {
+    "model-browser": ("Model browser", "freed."),
+    "text-previewer": ("Generation previewer, text mode", "tokens in"),
+    "image-previewer": ("Generation previewer, image mode", "steps in"),
+    "video-previewer": ("Generation previewer, video mode", "frames in"),
+    "training-monitor": ("Training monitor", "Done: local/quickstart"),
+}
 
 
 @pytest.fixture
@@ -184,6 +128,36 @@ def lab(hub, fresh_models, tmp_path) -> Iterator[Lab]:
 
 
 @pytest.fixture
+def silent_hub() -> Iterator[tuple[str, Callable[[], None]]]:
+    """A Hub that takes connections and never finishes an answer (a byte of a header now and then, so no read
+    times out): a network that hangs. Its endpoint, and the call that shuts it, after which nothing listens."""
+    server = socket.create_server(("127.0.0.1", 0))
+    closed = threading.Event()
+
+    def shut() -> None:
+        closed.set()
+        server.close()
+
+    def answer_slowly(connection: socket.socket) -> None:
+        with connection:
+            connection.sendall(b"HTTP/1.1 200 OK\r\nX-Waiting: ")
+            while not closed.wait(0.3):
+                connection.sendall(b"z")
+
+    def serve() -> None:
+        while not closed.is_set():
+            try:
+                connection, _ = server.accept()
+            except OSError:
+                return
+            threading.Thread(target=answer_slowly, args=(connection,), daemon=True).start()
+
+    threading.Thread(target=serve, daemon=True).start()
+    yield f"http://127.0.0.1:{server.getsockname()[1]}", shut
+    shut()
+
+
+@pytest.fixture
 def page() -> Iterator[Page]:
     """A page of the system's Chromium, headless, sized for README screenshots."""
     expect.set_options(timeout=WAIT_MS)
@@ -205,52 +179,6 @@ def screenshot_on_failure(page: Page) -> Iterator[None]:
         raise
 
 
-def exactly(text: str) -> re.Pattern[str]:
-    """Match an element whose whole text is `text`."""
-    return re.compile(rf"^\s*{re.escape(text)}\s*$")
-
-
-def menu(page: Page, *labels: str) -> Locator:
-    """Open the menu bar's `labels[0]` and the submenus down to the item `labels[-1]`; returns that item."""
-    page.locator(".lm-MenuBar-itemLabel", has_text=exactly(labels[0])).click()
-    for label in labels[1:-1]:
-        page.locator(".lm-Menu-itemLabel", has_text=exactly(label)).click()
-    return page.locator(".lm-Menu-item", has=page.locator(".lm-Menu-itemLabel", has_text=exactly(labels[-1])))
-
-
-def open_notebook(page: Page, url: str, cells: int) -> None:
-    """Open the notebook and wait until all its cells are shown and its kernel is connected and idle."""
-    page.goto(url)
-    expect(page.locator(".jp-Notebook .jp-Cell")).to_have_count(cells, timeout=LONG_MS)
-    # The status bar, not the toolbar's indicator: that one reads idle before the kernel is even connected.
-    kernel = page.locator(".jp-StatusBar-TextItem[title^='Change kernel']")
-    expect(kernel).to_have_text(re.compile(r"\| Idle$"), timeout=LONG_MS)
-
-
-def hide_side_bars(page: Page) -> None:
-    """View → Appearance: untick the left sidebar and both activity bars, so the notebook takes the whole width."""
-    for label in ("Show Left Sidebar", "Show Left Activity Bar", "Show Right Activity Bar"):
-        item = menu(page, "View", "Appearance", label)
-        if item.get_attribute("aria-checked") == "true":
-            item.click()
-        else:
-            page.keyboard.press("Escape")
-            page.keyboard.press("Escape")
-        expect(page.locator(".lm-Menu")).to_have_count(0)
-    expect(page.locator(".jp-SideBar").filter(visible=True)).to_have_count(0)
-
-
-def run_all_cells(page: Page) -> None:
-    """Run → Run All Cells, then wait until every code cell has run; fail with the traceback of a failed cell."""
-    menu(page, "Run", "Run All Cells").click()
-    try:
-        state = page.wait_for_function(RUN_STATE_JS, timeout=RUN_ALL_MS, polling=500).json_value()
-    except PlaywrightTimeoutError:
-        prompts = page.locator(".jp-Notebook .jp-CodeCell .jp-InputPrompt").all_inner_texts()
-        raise AssertionError(f"the cells did not finish within {RUN_ALL_MS / 1000:.0f} s: {prompts}") from None
-    assert not state["errors"], "a cell failed:\n" + "\n\n".join(state["errors"])
-
-
 def panel(page: Page, name: str) -> Locator:
     """The cell output holding the panel `name` (a key of PANELS), rendered as a live widget."""
     found = page.locator(".jp-OutputArea-output").filter(has=page.locator(PANELS[name]))
@@ -258,31 +186,32 @@ def panel(page: Page, name: str) -> Locator:
     return found
 
 
-def card(browser: Locator, repo_id: str) -> Locator:
-    """The model browser's card for `repo_id`: the nearest box around its bold title."""
-    return browser.locator(f"xpath=.//b[text()='{repo_id}']/ancestor::div[contains(@class, 'widget-vbox')][1]")
+def card(scope: Locator, repo_id: str) -> Locator:
+    """The model browser's card for `repo_id`."""
+    return scope.locator(".ck-card").filter(has=scope.page.locator("b", has_text=exactly(repo_id)))
 
 
-def button(scope: Locator, text: str) -> Locator:
-    """The ipywidgets buttons labelled `text` in `scope`."""
-    return scope.locator(".widget-button", has_text=exactly(text))
+def run_in_kernel(lab: Lab, code: str) -> None:
+    """Run `code` in the notebook's kernel as a second client, leaving the notebook as it is."""
+    from jupyter_client import BlockingKernelClient
 
-
-def save_screenshot(page: Page, element: Locator, name: str) -> None:
-    """Screenshot `element` into ARTIFACTS, the page made tall enough to show all of it (the notebook scrolls
-    inside the page, so a part outside the viewport would be cut off)."""
-    height = element.evaluate("e => e.getBoundingClientRect().height")
-    page.set_viewport_size({"width": VIEWPORT["width"], "height": max(VIEWPORT["height"], int(height) + 160)})
-    element.scroll_into_view_if_needed()
-    element.screenshot(path=ARTIFACTS / name, animations="disabled")
-    page.set_viewport_size(VIEWPORT)
+    (connection,) = lab.runtime.glob("kernel-*.json")
+    client = BlockingKernelClient(connection_file=str(connection))
+    client.load_connection_file()
+    client.start_channels()
+    try:
+        reply = client.execute_interactive(code, timeout=30, output_hook=lambda message: None)
+    finally:
+        client.stop_channels()
+    assert reply["content"]["status"] == "ok", reply["content"]
 
 
 @pytest.mark.slow
 @pytest.mark.timeout(900)
-def test_quickstart_panels_work_in_jupyterlab(lab, page, fresh_models):
+def test_quickstart_panels_work_in_jupyterlab(lab, page, fresh_models, silent_hub, tmp_path):
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    cells = len(nbformat.read(lab.root / QUICKSTART.name, as_version=4).cells)
+    notebook = lab.root / QUICKSTART.name
+    cells = len(nbformat.read(notebook, as_version=4).cells)
     with screenshot_on_failure(page):
         open_notebook(page, lab.notebook_url(QUICKSTART.name), cells)
         hide_side_bars(page)
@@ -299,22 +228,22 @@ def test_quickstart_panels_work_in_jupyterlab(lab, page, fresh_models):
         expect(browser.locator(".widget-hprogress .progress-bar").first).to_be_attached()  # shown while downloading
         expect(button(previewer, "Generate")).to_be_enabled()
         expect(monitor.locator(".widget-hprogress .progress-bar")).to_be_visible()
-        plot = monitor.locator("img.widget-image")
+        plot = monitor.locator("img.ck-plot")
         expect(plot).to_be_visible()
         assert plot.evaluate("img => img.naturalWidth") > 0, "the training monitor shows no plot"
 
-        browser.locator(PANELS["model-browser"]).fill(TINY_GPT2)
+        field(browser, "Repo id").fill(TINY_GPT2)
         button(browser, "Add").click()
         gpt2 = card(browser, TINY_GPT2)
         button(gpt2, "Download").click()
-        expect(gpt2.locator("span", has_text=re.compile(r"\bdownloaded$"))).to_be_visible(timeout=LONG_MS)
+        expect(gpt2.locator(".ck-badge", has_text=exactly("downloaded"))).to_be_visible(timeout=LONG_MS)
         assert ModelStore(fresh_models).is_installed(TINY_GPT2)
 
         button(gpt2, "Use in previewer").click()
-        expect(previewer.locator(".widget-dropdown select").first).to_have_value(re.compile(re.escape(TINY_GPT2)))
-        history = previewer.locator(".widget-select select option")
+        expect(field(previewer, "Model")).to_have_value(re.compile(re.escape(TINY_GPT2)))
+        history = field(previewer, "History").locator("option")
         entries = history.count()
-        previewer.locator(PANELS["text-previewer"]).fill("Once upon a time")
+        field(previewer, "Prompt").fill("Once upon a time")
         button(previewer, "Generate").click()
         expect(history).to_have_count(entries + 1, timeout=LONG_MS)
         expect(history.last).to_contain_text(TINY_GPT2)
@@ -322,11 +251,122 @@ def test_quickstart_panels_work_in_jupyterlab(lab, page, fresh_models):
         output = previewer.locator("textarea:disabled")
         expect(output).not_to_have_value("")
         generated = output.input_value()
-        previewer.locator(".widget-select select").select_option(index=0)  # back to the quickstart's own result
+        field(previewer, "History").select_option(index=0)  # back to the quickstart's own result
         expect(output).not_to_have_value(generated)
 
-        browser.locator('input[placeholder="name or words"]').fill("tiny")  # the text filter, and a shorter shot
+        field(browser, "Filter").fill("tiny")  # the text filter, and a shorter shot
         expect(card(browser, "openai-community/gpt2")).to_have_count(0)
         expect(card(browser, TINY_GPT2)).to_be_visible()
-        for name, element in panels.items():
-            save_screenshot(page, element, f"{name}.png")
+        measured = {theme: check_theme(page, panels, theme) for theme in THEMES}
+
+        search_while_another_button_works(lab, browser, gpt2, silent_hub)
+        delete_leaves_no_ghosts(browser, previewer, TINY_GPT2)
+        measured["exported"] = export_and_read_offline(page, notebook, tmp_path / "export")
+        results_after_a_kernel_restart(page)
+        expect(page.get_by_text(NEWS_PROMPT), "JupyterLab asked about its news feed").to_have_count(0)
+    (ARTIFACTS / "contrast.json").write_text(json.dumps(measured, indent=2))
+
+
+def check_theme(page: Page, panels: dict[str, Locator], theme: str) -> dict:
+    """In `theme`: every text of the panels at least 4.5:1 against its background, no panel scrolling sideways,
+    no label cut off; screenshots of each panel. Returns the worst contrast found."""
+    switch_theme(page, THEMES[theme])
+    live = page.locator(".ck-panel")
+    found = contrast(live)
+    below = [f"{f['ratio']:.2f}:1 {f['color']} on {f['background']} <{f['tag']}> {f['text']!r}" for f in found]
+    below = below[: sum(f["ratio"] < AA_CONTRAST for f in found)]  # `found` is sorted, worst first
+    assert found and not below, f"{theme}: texts below 4.5:1, worst first:\n" + "\n".join(below)
+    assert not sideways(live), f"{theme}: these scroll sideways: {sideways(live)}"
+    assert not truncated(live), f"{theme}: these labels are cut off: {truncated(live)}"
+    for name, element in panels.items():
+        save_screenshot(page, element, ARTIFACTS / (f"{name}.png" if theme == "light" else f"{name}-{theme}.png"))
+    return {"worst": found[0], "texts": len(found)}
+
+
+def search_while_another_button_works(
+    lab: Lab, browser: Locator, gpt2: Locator, hub: tuple[str, Callable[[], None]]
+) -> None:
+    """With a Hub that hangs, a search shows it is working while Verify still answers; Cancel stops the wait;
+    with nothing listening, the search says so within seconds."""
+    endpoint, shut = hub
+    run_in_kernel(lab, f"import os; os.environ['HF_ENDPOINT'] = {endpoint!r}")
+    field(browser, "Hub search").fill("tiny")
+    button(browser, "Search").click()
+    searching = browser.get_by_text(exactly("Searching…"))
+    expect(searching).to_be_visible()
+    button(gpt2, "Verify").click()
+    expect(gpt2.get_by_text(re.compile("files match their published checksums"))).to_be_visible()
+    expect(searching, "the search ended while Verify ran: it did not hang").to_be_visible()
+    button(browser, "Cancel").filter(visible=True).click()
+    expect(browser.get_by_text(exactly("Search cancelled."))).to_be_visible()
+    expect(button(browser, "Search")).to_be_enabled()
+
+    shut()  # nothing listens any more: the network is down
+    button(browser, "Search").click()
+    expect(browser.locator(".ck-error", has_text=re.compile(re.escape(endpoint)))).to_be_visible(timeout=15_000)
+    expect(browser).not_to_contain_text("Traceback")
+
+
+def delete_leaves_no_ghosts(browser: Locator, previewer: Locator, repo_id: str) -> None:
+    """Deleting a loaded model moves its card back to Available, and the previewer no longer offers it."""
+    gpt2 = card(browser, repo_id)
+    button(gpt2, "Delete").click()
+    button(gpt2, "Confirm delete").click()
+    expect(gpt2.get_by_text(re.compile(r"Deleted, .* freed\."))).to_be_visible()
+    expect(card(browser.locator(".ck-yours"), repo_id)).to_have_count(0)
+    badges = card(browser.locator(".ck-available"), repo_id).locator(".ck-badge")
+    expect(badges.filter(has_text=exactly("available"))).to_be_visible()
+    expect(badges.filter(has_text=re.compile("loaded|downloaded"))).to_have_count(0)
+    expect(field(previewer, "Model").locator("option", has_text=repo_id)).to_have_count(0)
+
+
+def export_and_read_offline(page: Page, notebook: Path, folder: Path) -> dict:
+    """Save the notebook, export it with `jupyter nbconvert --to html`, and open the HTML with every http(s)
+    request refused: each panel's snapshot shows its final state, readable (4.5:1). Returns the worst contrast."""
+    expect(page.locator(".ck-snapshot", has_text="Done: local/quickstart")).to_be_attached()  # the last one sent
+    page.locator(".jp-Notebook .jp-InputPrompt").first.click()
+    page.keyboard.press("Control+s")
+    expect(page.locator(".jp-mod-dirty")).to_have_count(0)
+    command = [sys.executable, "-m", "jupyter", "nbconvert", "--to", "html", str(notebook), "--output-dir", str(folder)]
+    subprocess.run(command, check=True, capture_output=True, timeout=120)
+    offline = page.context.browser.new_page(viewport=VIEWPORT)
+    refused: list[str] = []
+
+    def refuse(route) -> None:
+        refused.append(route.request.url)
+        route.abort()
+
+    offline.route(re.compile(r"^https?://"), refuse)
+    offline.goto((folder / notebook.with_suffix(".html").name).as_uri())
+    snapshots = offline.locator(".ck-snapshot")
+    expect(snapshots).to_have_count(len(PANELS))
+    for name, (title, state) in SNAPSHOT_TEXTS.items():
+        shown = snapshots.filter(has_text=title).filter(visible=True)
+        expect(shown, f"the {name} snapshot is not shown offline").to_have_count(1)
+        expect(shown).to_contain_text(state)
+    for name in ("image-previewer", "video-previewer", "training-monitor"):
+        pictures = snapshots.filter(has_text=SNAPSHOT_TEXTS[name][0]).locator("img[src^='data:image/']")
+        assert pictures.count() and pictures.first.evaluate("img => img.naturalWidth") > 0, f"{name}: no picture"
+    found = contrast(snapshots)
+    assert found[0]["ratio"] >= AA_CONTRAST, f"exported snapshot text below 4.5:1: {found[0]}"
+    text_snapshot = snapshots.filter(has_text=SNAPSHOT_TEXTS["text-previewer"][0])
+    text_snapshot.screenshot(path=ARTIFACTS / "exported-text-previewer.png")  # what a reader sees offline
+    offline.close()
+    return {"worst": found[0], "texts": len(found), "refused": sorted(set(refused))}
+
+
+def results_after_a_kernel_restart(page: Page) -> None:
+    """Restart the kernel and run the notebook down to the text panel: its saved outputs are listed, and Open
+    shows one."""
+    text_cell = page.locator(".jp-Notebook .jp-CodeCell").filter(has_text="text_panel.mode.model.value")
+    text_cell.locator(".jp-InputPrompt").click()
+    menu(page, "Kernel", "Restart Kernel and Run up to Selected Cell…").click()
+    page.locator(".jp-Dialog-button", has_text=exactly("Restart")).click()
+    wait_for_cells(page, "the cells after the restart")
+    previewer = panel(page, "text-previewer")
+    saved = field(previewer, "Saved").locator("option", has_text=".txt")
+    expect(saved.first).to_be_attached(timeout=LONG_MS)
+    assert saved.count() >= 2, "the text generated before the restart is not listed"
+    field(previewer, "Saved").select_option(index=0)
+    button(previewer, "Open").click()
+    expect(previewer.locator("textarea:disabled")).not_to_have_value("")

@@ -31,6 +31,8 @@ def test_demo_runs_the_quickstart_offline_on_downloaded_models_and_lists_the_out
     paths = {kind: Path(value.strip()) for kind, value in listed.items()}
     assert all(path.is_file() and path.is_relative_to(outputs) for path in paths.values())
     assert [paths[kind].suffix for kind in ("text", "image", "video", "loss plot")] == [".txt", ".png", ".mp4", ".png"]
+    advice = run.stdout.strip().splitlines()[-1]  # Lab's kernels resolve the same folders (tests/test_config.py)
+    assert "`make lab`" in advice and f"({installed_store.models_dir}, {outputs})" in advice
 
     notebook = nbformat.read(paths["executed notebook"], as_version=4)
     assert "saved and checked" in text_outputs(notebook)

@@ -144,6 +144,7 @@ def test_offline_disables_hub_search_plainly(tmp_path):
 def test_search_failure_shows_in_the_panel(browser):
     browser.query.value = "gpt"
     browser.search_button.click()  # the olah mirror has no search endpoint
+    browser.wait(WAIT_S)  # the search runs in a worker thread
     assert "did not answer like the Hub API" in browser.notice.value
 
 

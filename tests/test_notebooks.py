@@ -35,7 +35,10 @@ def small_parameters(name: str, hub: Hub, models: Path, outputs: Path) -> dict:
             **common, "image_model": TINY_SD, "video_model": TINY_T2V, "duration": 1.0, "fps": 4, "width": 64,
             "height": 48, "steps": 2, "native_size": 32,
         },
-        "05_training.ipynb": {**common, "base_model": TINY_GPT2, "epochs": 2, "eval_every": 5, "lr": 2e-3},
+        "05_training.ipynb": {
+            **common, "base_model": TINY_GPT2, "epochs": 2, "eval_every": 5, "lr": 2e-3,
+            "data_path": str(NOTEBOOKS / "data" / "sample_stories.txt"),
+        },
     }[name]  # fmt: skip
 
 

@@ -115,7 +115,7 @@ def test_errors_are_shown_in_place(installed_store, tmp_path):
     monitor = TrainingMonitor(TrainingConfig(model=TINY_GPT2, data=str(tmp_path / "missing.txt")))
     monitor.train_button.click()
     assert monitor.wait(WAIT_S) is None
-    assert "color:#b00020" in monitor.status.value and "No training data at" in monitor.status.value
+    assert "class='ck-error'" in monitor.status.value and "No training data at" in monitor.status.value
     assert type(monitor.error).__name__ == "NotFoundError"
     assert not monitor.train_button.disabled and monitor.stop_button.disabled
 

@@ -2,7 +2,9 @@
 
 Panels start engine calls off the kernel's main thread so the notebook stays live. A notebook cell
 (or papermill, or a test) that drives a panel waits for the run with `wait`, or with `finish`, which
-also raises the run's error the way the engine call itself would have.
+also raises the run's error the way the engine call itself would have. The panel's state is in traits
+(`message`, `error`, `working`, and what each panel adds) that the engine's callbacks set and the
+panel's views observe.
 """
 
 from __future__ import annotations
@@ -10,12 +12,18 @@ from __future__ import annotations
 import threading
 from typing import Any
 
+from traitlets import Any as AnyTrait
+from traitlets import Bool, HasTraits, Unicode
 
-class BackgroundRun:
+
+class BackgroundRun(HasTraits):
     """Mixin for a panel whose runs go to `_worker`; it records a failed run's error in `error`."""
 
+    message = Unicode("", help="the status line: what the panel is doing, or how its last run went")
+    error = AnyTrait(None, allow_none=True, help="why the last run failed (the exception), None when it did not")
+    working = Bool(False, help="a run is under way: the panel shows it, its Start buttons wait")
+
     _worker: threading.Thread | None = None
-    error: Exception | None = None
 
     @property
     def running(self) -> bool:

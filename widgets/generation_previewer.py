@@ -4,43 +4,66 @@ A view over the engine: each Generate is one engine call (`text.stream`, `image.
 notebook cell could make itself ("Copy parameters as code" writes that call). Generation runs in a
 worker thread so the kernel stays responsive; Stop sets the cancel event and the engine stops after
 the current token or sampling step. Modes supply their controls, output and engine call, each in a file
-of its own (`text_mode`, `image_mode`, `video_mode`).
+of its own (`text_mode`, `image_mode`, `video_mode`). Every result is saved with its manifest to the
+outputs folder as soon as it is made, and `outputs` lists the saved ones of the mode, also those of
+earlier sessions. The model pickers follow the store and the runtime: a model downloaded, made or
+deleted anywhere in this process, or loaded and unloaded, shows at once.
 
     GenerationPreviewer()                 # in a notebook cell
 """
 
 from __future__ import annotations
 
-import html
 import threading
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import ipywidgets as w
+from traitlets import Any as AnyTrait
+from traitlets import Float, Unicode
 
-from creator_kit import CreatorKitError, InvalidInputError, ModelStore
+from creator_kit import CreatorKitError, InvalidInputError, ModelStore, StoreChange, runtime
 from widgets.background import BackgroundRun
+from widgets.fields import fill_tooltips
 from widgets.image_mode import ImageMode
+from widgets.messages import error_message
+from widgets.outputs_list import OutputsList
+from widgets.snapshot import Snapshot
+from widgets.style import style_panel, text_html
 from widgets.text_mode import TextMode
 from widgets.video_mode import VideoMode
+
+if TYPE_CHECKING:
+    from creator_kit.outputs import Output
 
 MODES = {"text": TextMode, "image": ImageMode, "video": VideoMode}  # each in its own file
 
 
-class GenerationPreviewer(BackgroundRun, w.VBox):
-    """The panel. `history` holds the results of this session, newest last; `error`, the last run's failure."""
+class GenerationPreviewer(Snapshot, BackgroundRun, w.VBox):
+    """The panel. `history` holds the results of this session, newest last; `error`, the last run's failure.
+
+    Its state is in traits (`message`, `error`, `working`, `fraction`, `selected_model`, `result`) that the
+    engine's callbacks set and the status line, the progress bar and the buttons observe.
+    """
+
+    fraction = Float(0.0, help="how far the run is, 0 to 1 (tokens, sampling steps, video work)")
+    selected_model = Unicode(None, allow_none=True, help="the model picked in the mode's model picker")
+    result = AnyTrait(None, allow_none=True, help="the newest result of this session")
 
     def __init__(self, mode: str = "text", *, store: ModelStore | None = None) -> None:
         if mode not in MODES:
             raise InvalidInputError(f"Unknown mode {mode!r}; choose one of {', '.join(MODES)}.")
         self.mode = MODES[mode](store or ModelStore())
         self.history: list[Any] = []
-        self.error: Exception | None = None  # why the last generation failed, if it did
+        self.saved: Path | None = None  # where the newest result was saved, with its manifest
         self._cancel = threading.Event()
         self._worker: threading.Thread | None = None
         self.generate_button = w.Button(description="Generate", button_style="primary", icon="play")
         self.stop_button = w.Button(description="Stop", icon="stop", disabled=True)
         self.refresh_button = w.Button(description="Refresh models", icon="refresh")
         self.status = w.HTML()
+        self.progress = w.FloatProgress(min=0.0, max=1.0, layout={"width": "auto", "visibility": "hidden"})
+        self.outputs = OutputsList(self.mode.name, self._open)
         self.history_list = w.Select(description="History", options=[], rows=5, layout={"width": "auto"})
         self.copy_button = w.Button(
             description="Copy parameters as code", icon="code", disabled=True, layout={"width": "max-content"}
@@ -48,7 +71,7 @@ class GenerationPreviewer(BackgroundRun, w.VBox):
         self.code = w.Textarea(layout={"width": "auto", "height": "10em", "display": "none"})
         self.generate_button.on_click(lambda _: self.generate())
         self.stop_button.on_click(lambda _: self.stop())
-        self.refresh_button.on_click(lambda _: self.mode.refresh_models())
+        self.refresh_button.on_click(lambda _: self.mode.store.refresh())
         self.copy_button.on_click(lambda _: self.copy_code())
         self.history_list.observe(lambda change: self._select(change["new"]), "value")
         super().__init__(
@@ -56,13 +79,25 @@ class GenerationPreviewer(BackgroundRun, w.VBox):
                 self.mode.controls,
                 w.HBox([self.generate_button, self.stop_button, self.refresh_button]),
                 self.status,
+                self.progress,
                 self.mode.output,
                 *([self.mode.gallery] if hasattr(self.mode, "gallery") else []),
                 self.history_list,
                 self.copy_button,
                 self.code,
+                self.outputs,
             ]
         )
+        style_panel(self, f"{self.mode.name}-previewer")
+        fill_tooltips(self)
+        self.observe(self._show_status, names=["message", "error"])
+        self.observe(self._show_working, names="working")
+        w.dlink((self, "fraction"), (self.progress, "value"))
+        w.link((self.mode.model, "value"), (self, "selected_model"))
+        self.mode.store.watch(self._models_changed)
+        runtime.watch(self._models_changed)
+        if hasattr(self.mode, "gallery"):
+            self.mode.restore_gallery(self.outputs.items)
 
     def generate(self) -> None:
         """Start a generation from the controls' values in a worker thread (Generate button)."""
@@ -71,10 +106,9 @@ class GenerationPreviewer(BackgroundRun, w.VBox):
         try:
             request = self.mode.request()
         except CreatorKitError as error:
-            self._error(error)
+            self._fail(error)
             return
-        self._cancel, self.error = threading.Event(), None
-        self.generate_button.disabled, self.stop_button.disabled = True, False
+        self._cancel, self.error, self.fraction, self.working = threading.Event(), None, 0.0, True
         self._worker = threading.Thread(target=self._run, args=(request, self._cancel), daemon=True)
         self._worker.start()
 
@@ -82,7 +116,7 @@ class GenerationPreviewer(BackgroundRun, w.VBox):
         """Ask the running generation to stop after the current token (Stop button)."""
         self._cancel.set()
         self.stop_button.disabled = True
-        self._set_status("Stopping…")
+        self.message = "Stopping…"
 
     def latest_result(self) -> Any:
         """The newest result of this session (what `wait` and `finish` return)."""
@@ -96,34 +130,77 @@ class GenerationPreviewer(BackgroundRun, w.VBox):
         self.code.value = self.mode.code(self.history[index])
         self.code.layout.display = None
 
+    def close(self) -> None:
+        """Stop following the store and the runtime, and close the panel's widget."""
+        if hasattr(self, "mode"):  # a panel refused at construction (unknown mode) watches nothing
+            self.mode.store.unwatch(self._models_changed)
+            runtime.unwatch(self._models_changed)
+        super().close()
+
     def _run(self, request: dict[str, Any], cancel: threading.Event) -> None:
         try:
-            result = self.mode.run(request, cancel, self._set_status)
+            result = self.mode.run(request, cancel, self._report)
         except CreatorKitError as error:
-            self._error(error)
+            self._fail(error)
         except Exception as error:  # shown in the panel: a widget callback must never dump a traceback
-            self._error(error, unexpected=True)
+            self._fail(error, unexpected=True)
         else:
-            self.mode.show_result(result)
-            self.history.append(result)
-            self.history_list.options = [(self.mode.describe(r), i) for i, r in enumerate(self.history)]
-            self.history_list.value = len(self.history) - 1
-            self.copy_button.disabled = False
-            self._set_status(self.mode.summary(result))
+            self._keep(result)
         finally:
-            self.generate_button.disabled, self.stop_button.disabled = False, True
+            self.working = False
+
+    def _keep(self, result: Any) -> None:
+        """Record `result` in the history and show it, then save it with its manifest to the outputs folder."""
+        self.history.append(result)
+        self.result = result
+        self.history_list.options = [(self.mode.describe(r), i) for i, r in enumerate(self.history)]
+        self.history_list.value = len(self.history) - 1  # a new index: `_select` shows it
+        self.copy_button.disabled = False
+        try:
+            saved = self.mode.save(result)
+        except CreatorKitError as error:
+            self._fail(error)
+            return
+        self.saved = saved
+        self.outputs.refresh()
+        self.message = f"{self.message} · saved as {saved.name}"
+
+    def _open(self, output: Output) -> None:
+        """Show a saved output (the outputs list's Open) and what made it."""
+        self.mode.open(output)
+        self.error, self.message = None, output.summary()
 
     def _select(self, index: int | None) -> None:
         if index is not None:
             self.mode.show_result(self.history[index])
-            self._set_status(self.mode.summary(self.history[index]))
+            self.error, self.message = None, self.mode.summary(self.history[index])
             if self.code.layout.display is None:
                 self.copy_code()
 
-    def _set_status(self, message: str) -> None:
-        self.status.value = f"<span>{html.escape(message)}</span>"
+    def _report(self, message: str, fraction: float | None = None) -> None:
+        self.message = message
+        if fraction is not None:
+            self.fraction = fraction
 
-    def _error(self, error: Exception, unexpected: bool = False) -> None:
+    def _fail(self, error: Exception, unexpected: bool = False) -> None:
         self.error = error
-        prefix = f"Unexpected {type(error).__name__}: " if unexpected else ""
-        self.status.value = f"<span style='color:#b00020'>{html.escape(prefix + str(error))}</span>"
+        self.message = error_message(error, unexpected=unexpected)
+
+    def _models_changed(self, _change: StoreChange | list[str]) -> None:
+        """Re-list the models (the store's and the runtime's watcher: it runs inside the engine call that changed
+        them, so it never raises)."""
+        try:
+            self.mode.refresh_models()
+        except CreatorKitError as error:
+            self._fail(error)
+
+    def _show_working(self, _change: object = None) -> None:
+        self.generate_button.disabled, self.stop_button.disabled = self.working, not self.working
+        self.progress.layout.visibility = "visible" if self.working else "hidden"
+
+    @property
+    def snapshot_title(self) -> str:
+        return f"Generation previewer, {self.mode.name} mode"
+
+    def _show_status(self, _change: object = None) -> None:
+        self.status.value = text_html(self.message, error=self.error is not None)

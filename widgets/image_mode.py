@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import ipywidgets as w
 
 from creator_kit import (
     TEXT_TO_IMAGE,
+    CreatorKitError,
     Eta,
     Event,
     InvalidInputError,
@@ -20,7 +22,11 @@ from creator_kit import (
     manifest,
     validate,
 )
-from widgets.parts import Report, encode, installed_models, parse_seed, thumbnail
+from widgets.fields import AutoInt
+from widgets.parts import Report, encode, installed_models, parse_seed, set_options, thumbnail
+
+if TYPE_CHECKING:
+    from creator_kit.outputs import Output
 
 
 class ImageMode:
@@ -29,26 +35,29 @@ class ImageMode:
     name = "image"
     tasks = (TEXT_TO_IMAGE,)
     thumbnail_px = 96  # the size of gallery and keyframe thumbnails
+    restored = 12  # saved images of earlier sessions the gallery shows when the panel opens
 
     def __init__(self, store: ModelStore) -> None:
         self.store = store
         self.model = w.Dropdown(description="Model")
-        self.prompt = w.Textarea(description="Prompt", placeholder="a lighthouse at dawn", layout={"width": "auto"})
+        self.prompt = w.Textarea(
+            description="Prompt", placeholder="e.g. a lighthouse at dawn", layout={"width": "auto"}
+        )
         self.negative_prompt = w.Text(
-            description="Negative", placeholder="blurry, low quality", layout={"width": "auto"}
+            description="Negative", placeholder="optional: what to avoid, e.g. blurry", layout={"width": "auto"}
         )
         defaults = image.ImageParams(prompt="")
-        self.width = w.BoundedIntText(0, min=0, max=image.MAX_SIZE, step=8, description="Width")
-        self.height = w.BoundedIntText(0, min=0, max=image.MAX_SIZE, step=8, description="Height")
+        self.width = AutoInt("Width", "pixels, a multiple of 8; empty: the model's own size")
+        self.height = AutoInt("Height", "pixels, a multiple of 8; empty: the model's own size")
         self.steps = w.BoundedIntText(defaults.steps, min=1, max=image.MAX_STEPS, description="Steps")
         self.guidance = w.FloatSlider(defaults.guidance, min=0.0, max=20.0, step=0.5, description="Guidance")
         self.scheduler = w.Dropdown(description="Scheduler", options=[("model default", "")], value="")
-        self.seed = w.Text(description="Seed", placeholder="random")
+        self.seed = w.Text(description="Seed", placeholder="empty: random")
         self.dice = w.Button(icon="dice", tooltip="a random seed", layout={"width": "3em"})
         self.reuse_seed = w.Button(description="Reuse seed", tooltip="the seed of the selected result")
         self.output = w.Image(format="png", layout={"max_width": "512px"})
         self.gallery = w.HBox(layout={"flex_flow": "row wrap"})
-        self.results: list[image.ImageResult] = []
+        self.results: list[image.ImageResult] = []  # this session's, in the gallery
         self.dice.on_click(lambda _: setattr(self.seed, "value", str(validate.random_seed())))
         self.reuse_seed.on_click(
             lambda _: self.results and setattr(self.seed, "value", str(self.results[-1].manifest.seed))
@@ -73,7 +82,7 @@ class ImageMode:
     def refresh_schedulers(self) -> None:
         """Offer the schedulers the selected model can use (read from its files, without loading it)."""
         names = image.schedulers(self.model.value, store=self.store) if self.model.value else []
-        self.scheduler.options = [("model default", ""), *((name, name) for name in names)]
+        set_options(self.scheduler, [("model default", ""), *((name, name) for name in names)])
 
     def request(self) -> dict[str, Any]:
         """The engine call's arguments, read from the controls."""
@@ -104,10 +113,12 @@ class ImageMode:
             elif isinstance(event, Progress):
                 left = eta.update(event.completed, event.total)
                 elapsed = time.perf_counter() - start
-                report(f"Step {event.completed:.0f}/{event.total:.0f} · {elapsed:.1f} s · ETA {left or 0:.1f} s")
+                report(
+                    f"Step {event.completed:.0f}/{event.total:.0f} · {elapsed:.1f} s · ETA {left or 0:.1f} s",
+                    event.completed / event.total,
+                )
 
         loaded = image.load_model(arguments.pop("model"))
-        self.refresh_models()
         start, eta = time.perf_counter(), Eta()  # the rate counts from the first step, not the load
         return image.generate(arguments.pop("prompt"), model=loaded, cancel=cancel, on_event=on_event, **arguments)
 
@@ -115,24 +126,46 @@ class ImageMode:
         self.output.format, self.output.value = "png", encode(result.image, "PNG")
         if result not in self.results:
             self.results.append(result)
-            self.gallery.children = (*self.gallery.children, self._gallery_item(result))
+            self.gallery.children = (*self.gallery.children, self._gallery_item(result.image, result.manifest))
 
-    def use_all(self, result: image.ImageResult) -> None:
-        """Put every parameter of `result` back into the controls ("use all" under a gallery image)."""
-        parameters = result.manifest.parameters
-        if result.manifest.model in [repo_id for _, repo_id in self.model.options]:
-            self.model.value = result.manifest.model
+    @staticmethod
+    def save(result: image.ImageResult) -> Path:
+        """Save `result` as PNG with its manifest embedded in the outputs folder; returns the (first) path."""
+        return result.save()[0]
+
+    def open(self, output: Output) -> None:
+        """Show a saved image."""
+        self.output.format, self.output.value = "png", encode(output.read_image(), "PNG")
+
+    def restore_gallery(self, saved: list[Output]) -> None:
+        """Put the newest of the `saved` images (newest first) in the gallery, oldest first, before this session's."""
+        items = []
+        for output in reversed(saved[: self.restored]):
+            try:
+                items.append(self._gallery_item(output.read_image(), output.manifest))
+            except CreatorKitError:
+                continue  # a damaged file: the outputs list still names it, and Open says what is wrong
+        self.gallery.children = (*items, *self.gallery.children)
+
+    def use_all(self, record: manifest.Manifest, picture: Any) -> None:
+        """Put every parameter of `record` back into the controls and show its `picture` ("use all" under a
+        gallery image)."""
+        self.output.format, self.output.value = "png", encode(picture, "PNG")
+        parameters = record.parameters
+        if record.model in [repo_id for _, repo_id in self.model.options]:
+            self.model.value = record.model
         self.prompt.value, self.negative_prompt.value = parameters["prompt"], parameters["negative_prompt"]
         self.width.value, self.height.value = parameters["width"], parameters["height"]
         self.steps.value, self.guidance.value = parameters["steps"], parameters["guidance"]
         self.refresh_schedulers()
-        self.scheduler.value = parameters["scheduler"] or ""
-        self.seed.value = str(result.manifest.seed)
+        offered = [name for _, name in self.scheduler.options]
+        self.scheduler.value = parameters["scheduler"] if parameters["scheduler"] in offered else ""
+        self.seed.value = str(record.seed)
 
-    def _gallery_item(self, result: image.ImageResult) -> w.VBox:
-        small = thumbnail(result.image, self.thumbnail_px)
+    def _gallery_item(self, picture: Any, record: manifest.Manifest) -> w.VBox:
+        small = thumbnail(picture, self.thumbnail_px)
         use = w.Button(description="use all", tooltip="restore every parameter of this image", layout={"width": "96px"})
-        use.on_click(lambda _: self.use_all(result))
+        use.on_click(lambda _: self.use_all(record, picture))
         return w.VBox([w.Image(value=encode(small, "PNG"), format="png"), use])
 
     @staticmethod

@@ -1,9 +1,11 @@
 """The model browser: the curated catalog and Hub search ("Available") beside the local store ("Your models").
 
-A view over `ModelStore` and the runtime: every button is one engine call (download, verify,
-remove, load, unload). Downloads run in a worker thread with a live byte progress bar, speed, ETA
-and Cancel. Load status comes from the runtime, so a model loaded in the previewer shows as loaded
-here too, and the other way round.
+A view over `ModelStore` and the runtime: every button is one engine call (search, download, verify,
+remove, load, unload, refresh). Network work runs in worker threads so the kernel stays live: a download
+with a live byte progress bar, speed, ETA and Cancel; a search shows "Searching…" and can be cancelled,
+and fails within seconds without a network. The browser watches the store and the runtime, so a model
+downloaded, made (a fine-tune, a starter), deleted, loaded or unloaded anywhere in this process shows at
+once; Refresh re-reads the store after another process changed it, and the previewers refresh with it.
 
     ModelBrowser(previewer=GenerationPreviewer("text"))
 """
@@ -19,204 +21,36 @@ import ipywidgets as w
 
 from creator_kit import (
     TASKS,
-    CancelledError,
     CatalogEntry,
     CreatorKitError,
-    Eta,
-    Event,
     InstalledModel,
     InvalidInputError,
     ModelStore,
-    Progress,
-    UnsafeWeightsError,
+    StoreChange,
+    WrongTaskError,
     human_size,
     runtime,
     validate,
 )
+from widgets.background import BackgroundRun
+from widgets.fields import fill_tooltips
+from widgets.fits import assess_in_background
 from widgets.generation_previewer import GenerationPreviewer
-
-STATUS_COLOURS = {
-    "available": "#555",
-    "downloading": "#1565c0",
-    "downloaded": "#2e7d32",
-    "loaded": "#6a1b9a",
-    "custom": "#ef6c00",
-    "starter": "#ef6c00",
-    "incomplete": "#b26a00",
-    "unsafe weights": "#b00020",
-}
+from widgets.messages import error_message
+from widgets.model_card import INSTALLED, LOCAL_PREFIX, ModelCard
+from widgets.snapshot import Snapshot
+from widgets.style import card_grid, grid_heading, section_heading, style_panel, text_html
 
 
-class ModelCard(w.VBox):
-    """One model: what it is, its status, and the buttons that act on it."""
+class ModelBrowser(Snapshot, BackgroundRun, w.VBox):
+    """Available models (catalog, Hub search, any repo id) and your models (installed), as cards in a grid.
 
-    def __init__(self, browser: ModelBrowser, repo_id: str, task: str | None, details: str, description: str) -> None:
-        self.browser = browser
-        self.repo_id = repo_id
-        self.status = "available"
-        self.title = w.HTML()
-        self.set_task(task)
-        self.details = w.HTML(f"<small>{html.escape(details)}</small>")
-        self.about = w.HTML(f"<small><i>{html.escape(description)}</i></small>")
-        self.badge = w.HTML()
-        self.message = w.HTML()
-        self.progress = w.FloatProgress(min=0, max=1, layout={"display": "none", "width": "auto"})
-        self.download_button = w.Button(description="Download", icon="download")
-        self.cancel_button = w.Button(description="Cancel", icon="times", layout={"display": "none"})
-        self.load_button = w.Button(description="Load", icon="play")
-        self.verify_button = w.Button(description="Verify", icon="check")
-        self.delete_button = w.Button(description="Delete", icon="trash")
-        self.use_button = w.Button(description="Use in previewer", icon="arrow-right")
-        self._confirming_delete = False
-        self._cancel = threading.Event()
-        self._worker: threading.Thread | None = None
-        self._active = False
-        self.download_button.on_click(lambda _: self.download())
-        self.cancel_button.on_click(lambda _: self._cancel.set())
-        self.load_button.on_click(lambda _: self.toggle_load())
-        self.verify_button.on_click(lambda _: self.verify())
-        self.delete_button.on_click(lambda _: self.delete())
-        self.use_button.on_click(lambda _: self.browser.use(self.repo_id, self.task))
-        buttons = [self.download_button, self.cancel_button, self.load_button, self.verify_button]
-        buttons += [self.delete_button, self.use_button]
-        super().__init__(
-            [w.HBox([self.title, self.badge]), self.details, self.about, self.progress, w.HBox(buttons), self.message],
-            layout={"border": "1px solid #ddd", "padding": "4px", "margin": "2px 0"},
-        )
+    Its state is in traits: `message` and `error` (the notice line), `working` (a search is under way).
+    Filters: task, words, downloaded only, and fits this machine (worked out in a worker thread from the
+    catalog's figures or the installed files, never the network).
+    """
 
-    def set_task(self, task: str | None) -> None:
-        """Show `task` (a card added by repo id learns it once the model is downloaded)."""
-        self.task = task
-        self.title.value = f"<b>{html.escape(self.repo_id)}</b> · {html.escape(task or 'unknown task')}"
-
-    def set_status(self, status: str) -> None:
-        """Show `status` and the buttons that make sense in it."""
-        self.status = status
-        colour = STATUS_COLOURS.get(status.split(" ")[0], "#555")
-        self.badge.value = f"<span style='color:{colour};font-weight:bold'>&nbsp;{html.escape(status)}</span>"
-        installed = status in ("downloaded", "loaded", "custom", "starter")
-        downloading = status.startswith("downloading")
-        self.download_button.layout.display = "none" if installed or downloading else None
-        self.cancel_button.layout.display = None if downloading else "none"
-        self.progress.layout.display = None if downloading else "none"
-        for button in (self.load_button, self.verify_button, self.use_button):
-            button.layout.display = None if installed else "none"
-        self.delete_button.layout.display = None if installed or status == "incomplete" else "none"
-        self.load_button.description = "Unload" if status == "loaded" else "Load"
-
-    @property
-    def busy(self) -> bool:
-        """A download or load of this card is under way."""
-        return self._active
-
-    def wait(self, timeout: float | None = None) -> None:
-        """Block until the card's download or load finishes (for scripts and tests)."""
-        if self._worker is not None:
-            self._worker.join(timeout)
-
-    def download(self) -> None:
-        """Download into the store in a worker thread, with byte progress, speed and ETA (Download button)."""
-        if self.busy:
-            return
-        self._cancel = threading.Event()
-        self.set_status("downloading 0%")
-        self._say("")
-        self._start(self._download)
-
-    def _download(self) -> None:
-        etas: list[Eta] = []  # made at the first progress event: bytes already on disk are not speed
-
-        def on_event(event: Event) -> None:
-            if isinstance(event, Progress) and event.total:
-                if not etas:
-                    etas.append(Eta(event.completed))
-                fraction = event.completed / event.total
-                self.progress.value = fraction
-                self.status = f"downloading {fraction:.0%}"
-                self.badge.value = f"<b>&nbsp;downloading {fraction:.0%}</b>"
-                eta = etas[0].update(event.completed, event.total)
-                if eta is not None:
-                    self._say(f"{human_size(etas[0].rate)}/s · ETA {eta:.0f} s")
-
-        status, text, is_error = None, "Downloaded.", False
-        try:
-            self.browser.store.download(self.repo_id, on_event=on_event, cancel=self._cancel)
-        except UnsafeWeightsError as error:
-            status, text, is_error = "unsafe weights", str(error), True
-        except CancelledError as error:
-            text = str(error)
-        except CreatorKitError as error:
-            text, is_error = str(error), True
-        finally:
-            self._active = False
-        if status:
-            self.set_status(status)
-        else:
-            self.browser.refresh()
-        self._say(text, error=is_error)
-
-    def toggle_load(self) -> None:
-        """Load the model with its task's engine, or unload it (Load / Unload button)."""
-        if self.busy:
-            return
-        if self.status == "loaded":
-            runtime.unload(self.repo_id)
-            return
-        self._say("Loading…")
-        self._start(self._load)
-
-    def _start(self, work: Callable[[], None]) -> None:
-        self._active = True
-        self._worker = threading.Thread(target=work, daemon=True)
-        self._worker.start()
-
-    def _load(self) -> None:
-        try:
-            loaded = runtime.load_installed(self.repo_id, store=self.browser.store)
-        except CreatorKitError as error:
-            self._say(str(error), error=True)
-        else:
-            self._say(f"Loaded on {loaded.device} ({loaded.dtype}), {human_size(loaded.memory_bytes)} in memory.")
-        finally:
-            self._active = False
-
-    def verify(self) -> None:
-        """Re-hash the files against their published checksums (Verify button)."""
-        try:
-            report = self.browser.store.verify(self.repo_id)
-        except CreatorKitError as error:
-            self._say(str(error), error=True)
-            return
-        if report.ok:
-            self._say(f"{report.checked_files} files match their published checksums.")
-        else:
-            self._say(f"{'; '.join(report.problems)}. To repair it, {report.repair}.", error=True)
-
-    def delete(self) -> None:
-        """First click asks for confirmation; the second deletes the model from the store (Delete button)."""
-        if not self._confirming_delete:
-            self._confirming_delete = True
-            self.delete_button.description, self.delete_button.button_style = "Confirm delete", "danger"
-            self._say("Click again to delete it from the store.")
-            return
-        self._confirming_delete = False
-        self.delete_button.description, self.delete_button.button_style = "Delete", ""
-        runtime.unload(self.repo_id)
-        try:
-            freed = self.browser.store.remove(self.repo_id)
-        except CreatorKitError as error:
-            self._say(str(error), error=True)
-            return
-        self.browser.refresh()
-        self._say(f"Deleted, {human_size(freed)} freed.")
-
-    def _say(self, text: str, error: bool = False) -> None:
-        colour = "#b00020" if error else "#333"
-        self.message.value = f"<small style='color:{colour}'>{html.escape(text)}</small>" if text else ""
-
-
-class ModelBrowser(w.VBox):
-    """Available models (catalog, Hub search, any repo id) and your models (installed), as cards."""
+    snapshot_title = "Model browser"
 
     def __init__(self, store: ModelStore | None = None, *, previewer: GenerationPreviewer | None = None) -> None:
         self.store = store or ModelStore()
@@ -224,44 +58,64 @@ class ModelBrowser(w.VBox):
         self.on_use: Callable[[str, str | None], None] | None = None
         self.cards: dict[str, ModelCard] = {}
         self.search_results: list[Any] = []
+        self._search_cancel = threading.Event()
         self.usage = w.HTML()
+        self.refresh_button = w.Button(description="Refresh", icon="refresh", tooltip="re-read the models folder")
         self.task_filter = w.Dropdown(description="Task", options=[("all", ""), *((t, t) for t in TASKS)])
         self.text_filter = w.Text(description="Filter", placeholder="name or words")
+        self.downloaded_filter = w.Checkbox(
+            False, description="downloaded only", indent=False, layout={"width": "auto"}
+        )
+        self.fit_filter = w.Checkbox(
+            False, description="fits this machine", indent=False, layout={"width": "auto"},
+            tooltip="only the models whose weights fit in this machine's free memory",
+        )  # fmt: skip
+        self._assessing: threading.Thread | None = None
         self.query = w.Text(description="Hub search", placeholder="e.g. tiny stable diffusion")
         self.search_button = w.Button(description="Search", icon="search")
+        self.cancel_search_button = w.Button(description="Cancel", icon="times", layout={"display": "none"})
         self.repo_id = w.Text(description="Repo id", placeholder="namespace/name")
         self.add_button = w.Button(description="Add", icon="plus")
         self.notice = w.HTML()
-        self.available = w.VBox()
-        self.headings = {task: w.HTML(f"<b>{task or 'other'}</b>") for task in (*TASKS, None)}  # Available, by task
-        self.yours = w.VBox()
+        self.available = card_grid().add_class("ck-available")
+        self.headings = {task: grid_heading(f"<b>{task or 'other'}</b>") for task in (*TASKS, None)}  # by task
+        self.yours = card_grid().add_class("ck-yours")
         self.task_filter.observe(lambda _: self.render(), "value")
         self.text_filter.observe(lambda _: self.render(), "value")
+        self.downloaded_filter.observe(lambda _: self.render(), "value")
+        self.fit_filter.observe(lambda _: self.render(), "value")
+        self.refresh_button.on_click(lambda _: self.store.refresh())
         self.search_button.on_click(lambda _: self.search())
+        self.cancel_search_button.on_click(lambda _: self.cancel_search())
         self.add_button.on_click(lambda _: self.add(self.repo_id.value.strip()))
-        runtime.watch(self._on_runtime_change)
         super().__init__(
             [
-                self.usage,
-                w.HBox([self.task_filter, self.text_filter]),
-                w.HBox([self.query, self.search_button]),
+                w.HBox([self.usage, self.refresh_button]),
+                w.HBox([self.task_filter, self.text_filter, self.downloaded_filter, self.fit_filter]),
+                w.HBox([self.query, self.search_button, self.cancel_search_button]),
                 w.HBox([self.repo_id, self.add_button]),
                 self.notice,
-                w.HTML("<h4>Your models</h4>"),
+                section_heading("Your models"),
                 self.yours,
-                w.HTML("<h4>Available</h4>"),
+                section_heading("Available"),
                 self.available,
             ]
         )
+        style_panel(self, "model-browser")
+        fill_tooltips(self)
         if self.store.offline:
             self.query.disabled = self.search_button.disabled = True
             self.query.placeholder = "offline: Hub search is off"
         for entry in self.store.catalog():
             self.cards[entry.repo_id] = _catalog_card(self, entry)
+        self.observe(lambda _: self._show_notice(), names=["message", "error"])
+        self.observe(lambda _: self._show_working(), names="working")
+        self.store.watch(self._on_store_change)
+        runtime.watch(self._on_runtime_change)
         self.refresh()
 
     def refresh(self) -> None:
-        """Re-read the store (and the runtime's loaded models) and redraw."""
+        """Re-read the store (and the runtime's loaded models) and redraw; cards of models that are gone go too."""
         usage = self.store.disk_usage()
         mode = " · <b>offline</b>: installed models only, no network" if self.store.offline else ""
         self.usage.value = (
@@ -277,10 +131,16 @@ class ModelBrowser(w.VBox):
             if not card.busy:
                 card.set_status("loaded" if repo_id in loaded else model.status)
             card.details.value = f"<small>{human_size(model.size_on_disk)} on disk · commit {model.commit[:12]}</small>"
-        for repo_id, card in self.cards.items():
-            if repo_id not in installed and not card.busy and card.status != "unsafe weights":
+        for repo_id, card in list(self.cards.items()):
+            if repo_id in installed or card.busy:
+                continue
+            if repo_id.startswith(LOCAL_PREFIX):
+                del self.cards[repo_id]  # made on this machine, so it cannot be downloaded: it is gone
+            elif card.status != "unsafe weights":
                 card.set_status("available")
+                card.details.value = f"<small>{html.escape(card.source_details)}</small>"
         self.render()
+        self._assess_fits()
 
     def render(self) -> None:
         """Place the cards in their section (Available grouped by task), filtered by task and text."""
@@ -288,9 +148,14 @@ class ModelBrowser(w.VBox):
 
         def shown(card: ModelCard) -> bool:
             haystack = f"{card.repo_id} {card.about.value}".lower()
-            return self.task_filter.value in ("", card.task) and all(word in haystack for word in words)
+            return (
+                self.task_filter.value in ("", card.task)
+                and all(word in haystack for word in words)
+                and (card.status in INSTALLED or not self.downloaded_filter.value)
+                and (card.fit_verdict in ("fits", "tight") or not self.fit_filter.value)
+            )
 
-        cards = [card for card in self.cards.values() if shown(card)]
+        cards = [card for card in list(self.cards.values()) if shown(card)]
         self.yours.children = [c for c in cards if c.status not in ("available", "unsafe weights")]
         available = [c for c in cards if c.status in ("available", "unsafe weights")]
         self.available.children = [
@@ -301,24 +166,35 @@ class ModelBrowser(w.VBox):
         ]
 
     def search(self) -> None:
-        """Search the Hub and add the hits to Available (Search button)."""
-        try:
-            hits = self.store.search(self.query.value.strip(), task=self.task_filter.value or None)
-        except CreatorKitError as error:
-            self._notify(str(error), error=True)
+        """Search the Hub in a worker thread and add the hits to Available (Search button); `wait` waits for it."""
+        if self.running:
             return
-        for hit in hits:
-            if hit.repo_id not in self.cards:
-                self.cards[hit.repo_id] = ModelCard(self, hit.repo_id, hit.task, f"{hit.downloads or 0} downloads", "")
-        self._notify(f"{len(hits)} models found.")
-        self.refresh()
+        self._search_cancel, self.error, self.working = threading.Event(), None, True
+        self.message = "Searching…"
+        query, task = self.query.value.strip(), self.task_filter.value or None
+        self._worker = threading.Thread(target=self._search, args=(query, task, self._search_cancel), daemon=True)
+        self._worker.start()
+
+    def cancel_search(self) -> None:
+        """Stop waiting for the search; its answer, if one still comes, is ignored (Cancel button)."""
+        self._search_cancel.set()
+        self.working, self.error, self.message = False, None, "Search cancelled."
+
+    def latest_result(self) -> list[Any]:
+        """The last search's hits (what `wait` and `finish` return)."""
+        return self.search_results
 
     def add(self, repo_id: str) -> ModelCard | None:
         """Add a card for any Hub repo id (Add button); Download on it fetches the model."""
         try:
             validate.repo_id(repo_id)
+            if repo_id.startswith(LOCAL_PREFIX) and repo_id not in self.cards:
+                raise InvalidInputError(
+                    f"{repo_id} would be a model made on this machine (a fine-tune, a starter model): it cannot be "
+                    "downloaded. Models you make appear under Your models by themselves."
+                )
         except InvalidInputError as error:
-            self._notify(str(error), error=True)
+            self._fail(error)
             return None
         if repo_id not in self.cards:
             self.cards[repo_id] = ModelCard(self, repo_id, None, "size shown after download", "added by id")
@@ -333,32 +209,86 @@ class ModelBrowser(w.VBox):
             return
         mode = self.previewer.mode
         if task not in mode.tasks:
-            self._notify(f"The previewer is in {mode.name} mode; {repo_id} is a {task} model.", error=True)
+            self._fail(WrongTaskError(f"The previewer is in {mode.name} mode; {repo_id} is a {task} model."))
             return
         mode.refresh_models()
         mode.model.value = repo_id
-        self._notify(f"{repo_id} selected in the previewer.")
+        self.error, self.message = None, f"{repo_id} selected in the previewer."
 
     def close(self) -> None:
+        """Stop following the store and the runtime, and close the panel's widget."""
+        self.store.unwatch(self._on_store_change)
         runtime.unwatch(self._on_runtime_change)
         super().close()
 
+    def _search(self, query: str, task: str | None, cancel: threading.Event) -> None:
+        hits, failure, unexpected = [], None, False
+        try:
+            hits = self.store.search(query, task=task)
+        except CreatorKitError as error:
+            failure = error
+        except Exception as error:  # shown in the panel: a widget callback must never dump a traceback
+            failure, unexpected = error, True
+        if cancel.is_set():
+            return  # Cancel has said so and freed the panel already
+        self.working = False
+        if failure is not None:
+            self._fail(failure, unexpected)
+            return
+        self.search_results = hits
+        for hit in hits:
+            if hit.repo_id not in self.cards:
+                details = f"{hit.downloads or 0} downloads"
+                self.cards[hit.repo_id] = ModelCard(self, hit.repo_id, hit.task, details, "")
+        self.error, self.message = None, f"{len(hits)} models found."
+        self.refresh()
+
+    def _assess_fits(self) -> None:
+        """Work out whether the cards' models fit this machine (in a worker thread), for the cards that do not say."""
+        if self._assessing is not None and self._assessing.is_alive():
+            return
+        unknown = [c for c in list(self.cards.values()) if not c.fit_verdict]
+        cards = [c for c in unknown if c.fit_verdict is None or c.status in INSTALLED]  # "": tried, not installed
+        if cards:
+            self._assessing = assess_in_background(self.store, cards, lambda: self.fit_filter.value and self.render())
+
     def _card_for_installed(self, model: InstalledModel) -> ModelCard:
         label = {"starter": "starter model, for trying the workflow offline: download a real model for real results"}
-        card = ModelCard(self, model.repo_id, model.task, "", label.get(model.status, model.description))
+        about = label.get(model.status, model.description)
+        card = ModelCard(self, model.repo_id, model.task, "", about)
         self.cards[model.repo_id] = card
         return card
 
+    def _on_store_change(self, change: StoreChange) -> None:
+        """The store's watcher (it runs inside the engine call that changed the store, so it never raises)."""
+        try:
+            self.refresh()
+        except CreatorKitError as error:
+            self._fail(error)
+
     def _on_runtime_change(self, loaded: list[str]) -> None:
-        for repo_id, card in self.cards.items():
-            if card.status in ("downloaded", "loaded", "custom", "starter"):
-                installed = self.store.get(repo_id) if repo_id not in loaded else None
-                card.set_status("loaded" if repo_id in loaded else installed.status)
+        for repo_id, card in list(self.cards.items()):
+            if card.status in INSTALLED:
+                card.set_status("loaded" if repo_id in loaded else self._installed_status(repo_id))
         self.render()
 
-    def _notify(self, text: str, error: bool = False) -> None:
-        colour = "#b00020" if error else "#333"
-        self.notice.value = f"<span style='color:{colour}'>{html.escape(text)}</span>"
+    def _installed_status(self, repo_id: str) -> str:
+        """The store's status of `repo_id` ("available" once it is gone)."""
+        try:
+            return self.store.get(repo_id).status
+        except CreatorKitError:
+            return "available"
+
+    def _fail(self, error: Exception, unexpected: bool = False) -> None:
+        self.error = error
+        self.message = error_message(error, unexpected=unexpected)
+
+    def _show_working(self) -> None:
+        self.search_button.disabled = self.working or self.store.offline
+        self.cancel_search_button.layout.display = None if self.working else "none"
+
+    def _show_notice(self) -> None:
+        self.notice.value = text_html(self.message, error=self.error is not None)
 
 
 def _catalog_card(browser: ModelBrowser, entry: CatalogEntry) -> ModelCard:

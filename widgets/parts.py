@@ -1,26 +1,41 @@
-"""Small parts the previewer's modes share: the model picker, the seed box, pictures as widget bytes."""
+"""Small parts the previewer's modes share: the model picker, the seed box, pictures as widget bytes, `Report`."""
 
 from __future__ import annotations
 
 import io
-from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 import ipywidgets as w
 
 from creator_kit import InvalidInputError, ModelStore, runtime
 
-Report = Callable[[str], None]
+
+class Report(Protocol):
+    """How a mode's run tells the panel how it goes: a status line and, when known, the fraction done (0 to 1)."""
+
+    def __call__(self, message: str, fraction: float | None = None) -> None: ...
+
+
+def model_options(store: ModelStore, task: str) -> list[tuple[str, str]]:
+    """The complete installed models of `task` as dropdown options, each labelled with its status."""
+    loaded = set(runtime.loaded())
+    models = [m for m in store.installed(task=task) if m.status != "incomplete"]
+    return [(f"{m.repo_id} ({'loaded' if m.repo_id in loaded else m.status})", m.repo_id) for m in models]
+
+
+def set_options(dropdown: w.Dropdown, options: list[tuple[str, Any]]) -> None:
+    """Give `dropdown` these options, keeping its selection while it is among them (else the first)."""
+    if tuple(options) == tuple(dropdown.options):
+        return  # nothing changed: no flicker of the value through the first option, no observers woken
+    current = dropdown.value
+    dropdown.options = options
+    values = [value for _, value in options]
+    dropdown.value = current if current in values else (values[0] if values else None)
 
 
 def installed_models(dropdown: w.Dropdown, store: ModelStore, task: str) -> None:
     """Fill `dropdown` with the installed models of `task` and their status, keeping the selection."""
-    loaded = set(runtime.loaded())
-    models = [m for m in store.installed(task=task) if m.status != "incomplete"]
-    current = dropdown.value
-    dropdown.options = [(f"{m.repo_id} ({'loaded' if m.repo_id in loaded else m.status})", m.repo_id) for m in models]
-    ids = [m.repo_id for m in models]
-    dropdown.value = current if current in ids else (ids[0] if ids else None)
+    set_options(dropdown, model_options(store, task))
 
 
 def parse_seed(value: str) -> int | None:

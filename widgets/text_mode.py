@@ -10,10 +10,25 @@ import ipywidgets as w
 
 import creator_kit as ck
 from creator_kit import TEXT_GENERATION, Event, InvalidInputError, ModelStore, Progress, manifest, text_params
+from widgets.fields import LABEL_WIDTH, labelled
 from widgets.parts import Report, installed_models, parse_seed
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from creator_kit import TextResult
+    from creator_kit.outputs import Output
+
+
+#: What each sampling control does, shown on hover over its label.
+PARAM_TOOLTIPS = {
+    "max_new_tokens": "the most tokens to generate",
+    "do_sample": "sample each token (varied text); off: always the likeliest token (greedy)",
+    "temperature": "how random the sampling is: lower is more predictable, higher more varied",
+    "top_k": "sample among the k likeliest tokens only (0: no limit)",
+    "top_p": "sample among the likeliest tokens that together reach this probability",
+    "repetition_penalty": "above 1 makes repeating the same words less likely",
+}
 
 
 class TextMode:
@@ -25,21 +40,21 @@ class TextMode:
     def __init__(self, store: ModelStore) -> None:
         self.store = store
         self.model = w.Dropdown(description="Model")
-        self.prompt = w.Textarea(description="Prompt", placeholder="Once upon a time", layout={"width": "auto"})
+        self.prompt = w.Textarea(description="Prompt", placeholder="e.g. Once upon a time", layout={"width": "auto"})
         self.preset = w.Dropdown(description="Preset", options=list(text_params.PRESETS), value="balanced")
         defaults = text_params.GenerationParams()
         self.params: dict[str, w.ValueWidget] = {
             "max_new_tokens": w.BoundedIntText(defaults.max_new_tokens, min=1, max=text_params.MAX_NEW_TOKENS),
-            "do_sample": w.Checkbox(defaults.do_sample, indent=False),
+            "do_sample": w.Checkbox(defaults.do_sample),
             "temperature": w.FloatSlider(defaults.temperature, min=0.05, max=2.0, step=0.05),
             "top_k": w.IntSlider(defaults.top_k, min=0, max=200),
             "top_p": w.FloatSlider(defaults.top_p, min=0.05, max=1.0, step=0.01),
             "repetition_penalty": w.FloatSlider(defaults.repetition_penalty, min=0.5, max=2.0, step=0.05),
         }
         for name, control in self.params.items():
-            control.description = name.replace("_", " ")
-        self.stop_strings = w.Text(description="Stop at", placeholder="comma-separated strings")
-        self.seed = w.Text(description="Seed", placeholder="random")
+            labelled(control, name.replace("_", " "), PARAM_TOOLTIPS[name], LABEL_WIDTH).layout.width = "auto"
+        self.stop_strings = w.Text(description="Stop at", placeholder="optional: comma-separated")
+        self.seed = w.Text(description="Seed", placeholder="empty: random")
         self.output = w.Textarea(layout={"width": "auto", "height": "12em"}, disabled=True)
         self.preset.observe(lambda change: self.apply_preset(change["new"]), "value")
         self.controls = w.VBox(
@@ -47,7 +62,10 @@ class TextMode:
                 self.model,
                 self.prompt,
                 w.HBox([self.preset, self.seed, self.stop_strings]),
-                w.GridBox(list(self.params.values()), layout={"grid_template_columns": "repeat(3, 1fr)"}),
+                w.GridBox(
+                    list(self.params.values()),
+                    layout={"grid_template_columns": "repeat(auto-fill, minmax(25em, 1fr))", "grid_gap": "0 12px"},
+                ),
             ]
         )
         self.refresh_models()
@@ -58,8 +76,9 @@ class TextMode:
         installed_models(self.model, self.store, TEXT_GENERATION)
 
     def apply_preset(self, name: str) -> None:
-        """Set the parameter controls to the values of preset `name`."""
-        values = text_params.resolve_params(name)
+        """Set the parameter controls to the values of preset `name`; the length stays unless the preset sets it."""
+        length = text_params.PRESETS[name].get("max_new_tokens", self.params["max_new_tokens"].value)
+        values = text_params.resolve_params(name, max_new_tokens=length)
         for key, control in self.params.items():
             control.value = getattr(values, key)
 
@@ -91,11 +110,11 @@ class TextMode:
                 elapsed = time.perf_counter() - start
                 report(
                     f"Generating… {event.completed:.0f} tokens · {elapsed:.1f} s · "
-                    f"{event.completed / elapsed:.1f} tokens/s"
+                    f"{event.completed / elapsed:.1f} tokens/s",
+                    event.completed / event.total if event.total else None,
                 )
 
         stream = ck.text.stream(arguments.pop("prompt"), cancel=cancel, on_event=on_event, **arguments)
-        self.refresh_models()
         start = time.perf_counter()
         for piece in stream:
             self.output.value += piece
@@ -103,6 +122,15 @@ class TextMode:
 
     def show_result(self, result: TextResult) -> None:
         self.output.value = result.text
+
+    @staticmethod
+    def save(result: TextResult) -> Path:
+        """Save `result` to the outputs folder with its manifest in a sidecar; returns the path."""
+        return result.save()
+
+    def open(self, output: Output) -> None:
+        """Show a saved text."""
+        self.output.value = output.read_text()
 
     @staticmethod
     def describe(result: TextResult) -> str:

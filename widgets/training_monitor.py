@@ -6,7 +6,9 @@ stops). Training runs in a worker thread so the kernel stays live. Events only r
 render thread pushes it into the widgets (progress bar, labels, samples and a PNG of the curves)
 at most a few times a second, whatever the step rate, without clear_output. When a run ends the
 curves are saved as ``curves.png`` in the run folder; `show_curves` displays them as a plain image,
-so an executed notebook shows the plot without a widget manager.
+so an executed notebook shows the plot without a widget manager. The panel's state is in traits (`message`,
+`error`, `working`, `step`, `total_steps`, `result`) that the views observe; it watches the store, so its
+"ready" line follows the base model being downloaded or deleted anywhere in this process.
 
     monitor = TrainingMonitor(TrainingConfig(model="distilbert/distilgpt2", data="stories.txt"))
     monitor                      # in a notebook cell
@@ -17,6 +19,7 @@ so an executed notebook shows the plot without a widget manager.
 
 from __future__ import annotations
 
+import base64
 import copy
 import html
 import io
@@ -29,6 +32,8 @@ from typing import Any
 import ipywidgets as w
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from traitlets import Any as AnyTrait
+from traitlets import Int
 
 import creator_kit as ck
 from creator_kit import (
@@ -40,10 +45,15 @@ from creator_kit import (
     ModelStore,
     Preview,
     Progress,
+    StoreChange,
     TrainingConfig,
     TrainingResult,
 )
 from widgets.background import BackgroundRun
+from widgets.fields import fill_tooltips
+from widgets.messages import error_message
+from widgets.snapshot import Snapshot
+from widgets.style import PLOT_CSS, style_panel, text_html
 
 REDRAW_INTERVAL_S = 0.4
 #: Most of the time the plot may take while training runs (it holds the GIL while matplotlib draws).
@@ -103,7 +113,8 @@ class CurvesPlot:
     """A matplotlib figure of the curves whose axes and lines are made once and updated in place (cheap redraws).
 
     Loss: train (raw, faint, and smoothed) and validation, the best checkpoint starred. Next-token accuracy
-    with perplexity on a second axis. Learning rate.
+    with perplexity on a second axis. Learning rate. `png` draws it on a transparent background, for the
+    panel, whose stylesheet inverts it on a dark theme; a saved file keeps the white one.
     """
 
     def __init__(self, *, width: float = 11.0, height: float = 3.0, dpi: int = 72) -> None:
@@ -144,12 +155,18 @@ class CurvesPlot:
 
     def png(self) -> bytes:
         buffer = io.BytesIO()
-        self.figure.savefig(buffer, format="png", pil_kwargs={"compress_level": 1})
+        self.figure.savefig(buffer, format="png", transparent=True, pil_kwargs={"compress_level": 1})
         return buffer.getvalue()
 
 
-class TrainingMonitor(BackgroundRun, w.VBox):
+class TrainingMonitor(Snapshot, BackgroundRun, w.VBox):
     """The panel over one training config. `result` holds the last finished run's TrainingResult."""
+
+    snapshot_title = "Training monitor"
+
+    step = Int(0, help="optimizer steps done in the run")
+    total_steps = Int(1, help="optimizer steps the run takes")
+    result = AnyTrait(None, allow_none=True, help="the last finished run's TrainingResult")
 
     def __init__(
         self,
@@ -162,17 +179,17 @@ class TrainingMonitor(BackgroundRun, w.VBox):
         self.config = config
         self.dataset = dataset
         self.store = store
+        self._watched = store or ModelStore()  # the store whose changes the "ready" line follows
         self.redraw_interval = redraw_interval
         self.curves = Curves()
         self.samples: list[tuple[int, str]] = []
-        self.result: TrainingResult | None = None
-        self.error: Exception | None = None
         self._progress: Progress | None = None
         self._cancel = threading.Event()
         self._worker: threading.Thread | None = None
         self._lock = threading.Lock()  # guards the recorded data
         self._render_lock = threading.Lock()  # one refresh at a time (render thread, or a control's observer)
         self._dirty = False
+        self._ready = True  # the status line says whether the run can start (until a run starts)
         self.live_plot = CurvesPlot()
         self.plot_seconds = 0.0  # how long the last redraw of the plot took
 
@@ -185,7 +202,7 @@ class TrainingMonitor(BackgroundRun, w.VBox):
         self.metrics = w.HTML()
         self.log_scale = w.Checkbox(value=False, description="log scale", indent=False)
         self.smoothing = w.FloatSlider(value=0.6, min=0.0, max=0.99, step=0.01, description="smoothing")
-        self.plot = w.Image(format="png", layout={"width": "100%"})
+        self.plot = w.Image(format="png", layout={"max_width": "100%"}).add_class("ck-plot")
         self.sample_box = w.HTML()
         self.train_button.on_click(lambda _: self.train())
         self.stop_button.on_click(lambda _: self.stop())
@@ -203,8 +220,15 @@ class TrainingMonitor(BackgroundRun, w.VBox):
                 self.sample_box,
             ]
         )
+        style_panel(self, "training-monitor")
+        fill_tooltips(self)
+        w.dlink((self, "total_steps"), (self.progress, "max"))
+        w.dlink((self, "step"), (self.progress, "value"))
+        self.observe(lambda _: self._show_status(), names=["message", "error"])
+        self.observe(lambda _: self._set_buttons(running=self.working), names="working")
         self._set_buttons(running=False)
-        self._set_status(f"Ready to train {config.model} into local/{config.model_name}.")
+        self._watched.watch(self._on_store_change)
+        self._say_ready()
 
     # ------------------------------------------------------------------ buttons
 
@@ -220,16 +244,24 @@ class TrainingMonitor(BackgroundRun, w.VBox):
         """Finish the current step, save a checkpoint and stop (Stop and save button)."""
         self._cancel.set()
         self.stop_button.disabled = True
-        self._set_status("Stopping after this step and saving a checkpoint…")
+        self.message = "Stopping after this step and saving a checkpoint…"
 
     def latest_result(self) -> TrainingResult | None:
         """The last finished run's result (what `wait` and `finish` return)."""
         return self.result
 
+    def close(self) -> None:
+        """Stop following the store, and close the panel's widget."""
+        self._watched.unwatch(self._on_store_change)
+        super().close()
+
     # ------------------------------------------------------------------ events and rendering
 
     def handle(self, event: Event) -> None:
         """The engine's on_event: record the event; the render thread shows it (cheap, called every step)."""
+        first_step = isinstance(event, Progress) and self._progress is None
+        if first_step and self.working and not self._cancel.is_set():
+            self.message = "Training has started: its progress, curves and samples show below."
         with self._lock:
             if isinstance(event, Progress):
                 self._progress = event
@@ -248,8 +280,8 @@ class TrainingMonitor(BackgroundRun, w.VBox):
                 self._dirty = False
                 progress, curves, samples = self._progress, self.curves.copy(), self.samples[-SAMPLES_SHOWN:]
             if progress is not None:
-                self.progress.max = max(int(progress.total or 1), 1)
-                self.progress.value = int(progress.completed)
+                self.total_steps = max(int(progress.total or 1), 1)
+                self.step = int(progress.completed)
             self.progress_label.value = _progress_text(progress, curves.latest)
             self.metrics.value = _metrics_html(curves, self.smoothing.value)
             self.sample_box.value = _samples_html(self.config.sample_prompt, samples)
@@ -263,29 +295,37 @@ class TrainingMonitor(BackgroundRun, w.VBox):
         """Save the curves as a PNG (default: ``curves.png`` in the run folder); returns the path."""
         path = Path(path) if path is not None else self.config.run_dir / "curves.png"
         path.parent.mkdir(parents=True, exist_ok=True)
+        self._final_plot().figure.savefig(path, format="png")
+        return path
+
+    def show_curves(self) -> None:
+        """Display the saved curves in the cell's output, with no widget manager needed: as HTML that follows the
+        notebook's theme, and the saved PNG for viewers without HTML."""
+        from IPython.display import display
+
+        saved = base64.b64encode(self.save_curves().read_bytes()).decode("ascii")
+        themed = base64.b64encode(self._final_plot().png()).decode("ascii")
+        page = f"<style>{PLOT_CSS}</style><img class='ck-plot' alt='the curves' src='data:image/png;base64,{themed}'>"
+        display({"text/html": page, "image/png": saved}, raw=True)
+
+    def _final_plot(self) -> CurvesPlot:
+        """The curves recorded so far, drawn at the size of the saved figure."""
         with self._lock:
             curves = self.curves.copy()
         plot = CurvesPlot(width=12.0, height=3.4, dpi=100)
         plot.update(curves, smoothing=self.smoothing.value, log_scale=self.log_scale.value)
-        plot.figure.savefig(path, format="png")
-        return path
-
-    def show_curves(self) -> None:
-        """Display the saved curves as a static image in the cell's output (no widget manager needed)."""
-        from IPython.display import Image, display
-
-        display(Image(filename=str(self.save_curves())))
+        return plot
 
     # ------------------------------------------------------------------ the run
 
     def _start(self, resume: bool) -> None:
         if self.running:
             return
-        self._cancel = threading.Event()
+        self._cancel, self._ready = threading.Event(), False
         with self._lock:
             self.curves, self.samples, self.result, self.error, self._progress = Curves(), [], None, None, None
-        self._set_buttons(running=True)
-        self._set_status("Resuming from the last checkpoint…" if resume else "Loading the model and the data…")
+        self.working = True
+        self.message = "Resuming from the last checkpoint…" if resume else "Loading the model and the data…"
         self._worker = threading.Thread(target=self._run, args=(resume, self._cancel), daemon=True)
         self._worker.start()
         threading.Thread(target=self._render_loop, args=(self._worker,), daemon=True).start()
@@ -298,22 +338,34 @@ class TrainingMonitor(BackgroundRun, w.VBox):
         except CancelledError:
             self._end("Stopped and saved: press Resume to continue.")
         except CreatorKitError as error:
-            self._end(str(error), error)
+            self._end(error_message(error), error)
         except Exception as error:  # shown in the panel: a widget callback must never dump a traceback
-            self._end(f"Unexpected {type(error).__name__}: {error}", error)
+            self._end(error_message(error, unexpected=True), error)
         else:
             metrics = " · ".join(f"{name} {value:.4g}" for name, value in result.metrics.items())
             self._end(f"Done: {result.model.repo_id} · best step {result.best_step} · {metrics}")
 
     def _end(self, message: str, error: Exception | None = None) -> None:
-        self.error = error
         if self.curves.train_steps:
             self.save_curves()
-        self._set_buttons(running=False)
-        if error is None:
-            self._set_status(message)
+        self.error, self.message, self.working = error, message, False
+
+    def _say_ready(self) -> None:
+        """Say whether a run can start: the base model is installed (or how to get it)."""
+        model, target = self.config.model, f"local/{self.config.model_name}"
+        try:
+            installed = self._watched.is_installed(model)
+        except CreatorKitError:
+            installed = False  # not a model id: the run's own check says why
+        self.error = None
+        if installed:
+            self.message = f"Ready to train {model} into {target}."
         else:
-            self.status.value = f"<span style='color:#b00020'>{html.escape(message)}</span>"
+            self.message = f"{model} is not installed: download it (`ck.ModelStore().download('{model}')`) to train it."
+
+    def _on_store_change(self, change: StoreChange) -> None:
+        if self._ready:
+            self._say_ready()
 
     def _render_loop(self, worker: threading.Thread) -> None:
         """While `worker` runs, update the widgets at most every `redraw_interval` seconds and the plot less
@@ -333,8 +385,8 @@ class TrainingMonitor(BackgroundRun, w.VBox):
         self.stop_button.disabled = not running
         self.resume_button.disabled = running or ck.train.last_checkpoint(self.config) is None
 
-    def _set_status(self, message: str) -> None:
-        self.status.value = f"<span>{html.escape(message)}</span>"
+    def _show_status(self) -> None:
+        self.status.value = text_html(self.message, error=self.error is not None)
 
 
 def _progress_text(progress: Progress | None, latest: dict[str, float]) -> str:
@@ -363,8 +415,7 @@ def _metrics_html(curves: Curves, smoothing: float) -> str:
     if curves.best_loss is not None:
         cells.append(("best checkpoint", f"★ step {curves.best_step} (validation {curves.best_loss:.4f})"))
     return "".join(
-        f"<span style='margin-right:1.5em'><b>{html.escape(name)}</b> {html.escape(value)}</span>"
-        for name, value in cells
+        f"<span class='ck-metric'><b>{html.escape(name)}</b> {html.escape(value)}</span>" for name, value in cells
     )
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import base64
 import html
 import threading
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import ipywidgets as w
 
@@ -24,7 +25,11 @@ from creator_kit import (
     storyboard,
     video,
 )
-from widgets.parts import Report, encode, installed_models, parse_seed, thumbnail
+from widgets.fields import LABEL_WIDTH, AutoInt, labelled
+from widgets.parts import Report, encode, model_options, parse_seed, set_options, thumbnail
+
+if TYPE_CHECKING:
+    from creator_kit.outputs import Output
 
 
 class VideoMode:
@@ -38,24 +43,33 @@ class VideoMode:
         self.store = store
         self.model = w.Dropdown(description="Model", tooltip="text-to-video (native) or text-to-image (storyboard)")
         self.text_model = w.Dropdown(description="Writer", tooltip="a text model that writes scenes from the idea")
-        self.idea = w.Text(description="Idea", placeholder="a fox crossing a snowy forest", layout={"width": "auto"})
+        self.idea = w.Text(
+            description="Idea", placeholder="e.g. a fox crossing a snowy forest", layout={"width": "auto"}
+        )
         self.scenes = w.Textarea(
             description="Scenes", placeholder="one scene prompt per line (empty: made from the idea)",
             layout={"width": "auto", "height": "6em"},
         )  # fmt: skip
-        self.n_scenes = w.BoundedIntText(3, min=1, max=video.MAX_SCENES, description="Scenes from idea")
+        self.n_scenes = labelled(
+            w.BoundedIntText(3, min=1, max=video.MAX_SCENES), "Scenes from idea", "scenes to write", LABEL_WIDTH
+        )
         self.quality = w.Dropdown(description="Quality", options=list(video.QUALITIES), value="draft")
         self.duration = w.BoundedFloatText(4.0, min=0.1, max=video.MAX_DURATION, step=0.5, description="Seconds")
-        self.fps = w.BoundedIntText(0, min=0, max=video.MAX_FPS, description="FPS", tooltip="0: the quality's")
-        self.width = w.BoundedIntText(0, min=0, max=video.MAX_SIZE, step=8, description="Width")
-        self.height = w.BoundedIntText(0, min=0, max=video.MAX_SIZE, step=8, description="Height")
+        self.fps = AutoInt("FPS", "frames per second; empty: the quality's")
+        self.width = AutoInt("Width", "pixels, a multiple of 8; empty: the quality's")
+        self.height = AutoInt("Height", "pixels, a multiple of 8; empty: the quality's")
         self.captions = w.Checkbox(False, description="Captions", indent=False)
-        self.seed = w.Text(description="Seed", placeholder="random")
+        self.seed = w.Text(description="Seed", placeholder="empty: random")
         self.story: storyboard.Story | None = None  # the last storyboard file loaded
         self.keyframes = w.HBox(layout={"flex_flow": "row wrap"})
         self.player = w.Video(format="mp4", autoplay=True, loop=True, controls=True, layout={"max_width": "512px"})
+        self.player.layout.display = "none"  # shown once there is a video
+        self.player.observe(
+            lambda change: setattr(self.player.layout, "display", None if change["new"] else "none"), "value"
+        )
         self.download = w.HTML()
-        self.output = w.VBox([self.keyframes, self.player, self.download])
+        self.scene_list = w.HTML()  # the scenes of the video shown (written by the text model, or given)
+        self.output = w.VBox([self.keyframes, self.player, self.scene_list, self.download])
         self.controls = w.VBox(
             [
                 w.HBox([self.model, self.text_model]),
@@ -70,17 +84,8 @@ class VideoMode:
 
     def refresh_models(self) -> None:
         """List installed video and image models, and text models for writing scenes."""
-        videos, images = w.Dropdown(), w.Dropdown()
-        installed_models(videos, self.store, TEXT_TO_VIDEO)
-        installed_models(images, self.store, TEXT_TO_IMAGE)
-        current = self.model.value
-        self.model.options = [*videos.options, *images.options]
-        ids = [repo_id for _, repo_id in self.model.options]
-        self.model.value = current if current in ids else (ids[0] if ids else None)
-        writer = self.text_model.value
-        installed_models(self.text_model, self.store, TEXT_GENERATION)
-        self.text_model.options = [("none", ""), *self.text_model.options]
-        self.text_model.value = writer if writer in [v for _, v in self.text_model.options] else ""
+        set_options(self.model, [*model_options(self.store, TEXT_TO_VIDEO), *model_options(self.store, TEXT_TO_IMAGE)])
+        set_options(self.text_model, [("none", ""), *model_options(self.store, TEXT_GENERATION)])
 
     def load_storyboard(self, path: str) -> None:
         """Fill the idea, scenes, captions and length from a storyboard file (what ``--storyboard`` reads).
@@ -94,7 +99,7 @@ class VideoMode:
             self.duration.value = sum(self.story.scene_seconds)
 
     def request(self) -> dict[str, Any]:
-        """The engine call's arguments, read from the controls (0 sizes and fps: the quality's)."""
+        """The engine call's arguments, read from the controls (sizes and fps left on auto: the quality's)."""
         if not self.model.value:
             raise InvalidInputError(
                 "No video or image model is installed. Run `creator-kit models download segmind/tiny-sd`, then refresh."
@@ -121,23 +126,26 @@ class VideoMode:
     def run(self, request: dict[str, Any], cancel: threading.Event, report: Report) -> video.VideoResult:
         """Make the video, reporting each stage's progress with the overall ETA and showing keyframes as they come."""
         arguments = dict(request)
-        self.keyframes.children, self.download.value = (), ""
-        state = {"stage": "starting", "eta": ""}
+        self.keyframes.children, self.player.value, self.scene_list.value, self.download.value = (), b"", "", ""
+        state = {"message": "Starting…", "eta": ""}
 
         def on_event(event: Event) -> None:
-            if isinstance(event, Log) and event.operation == "video":
-                state["stage"] = event.message
+            if event.operation != "video":
+                return
+            if isinstance(event, Log):
+                state["message"] = event.message
                 report(event.message)
-            elif isinstance(event, Metric) and event.operation == "video":
+            elif isinstance(event, Metric):
                 state["eta"] = f" · ETA {event.values['eta_s']:.0f} s"
-            elif isinstance(event, Progress) and event.operation == "video" and event.stage is not None:
-                report(f"{event.stage}: {event.completed:.0f}/{event.total:.0f} {event.unit}s{state['eta']}")
-            elif isinstance(event, Preview) and event.operation == "video":
+            elif isinstance(event, Progress) and event.stage is not None:
+                state["message"] = f"{event.stage}: {event.completed:.0f}/{event.total:.0f} {event.unit}s{state['eta']}"
+                report(state["message"])
+            elif isinstance(event, Progress):  # the whole video's progress, in work units
+                report(state["message"], event.completed / event.total if event.total else None)
+            elif isinstance(event, Preview):
                 self.add_thumbnail(event.value)
 
-        result = video.generate(arguments.pop("prompt"), cancel=cancel, on_event=on_event, **arguments)
-        self.refresh_models()
-        return result
+        return video.generate(arguments.pop("prompt"), cancel=cancel, on_event=on_event, **arguments)
 
     def add_thumbnail(self, picture: Any) -> None:
         """A keyframe (or a sampling preview) as a thumbnail in the strip."""
@@ -149,11 +157,30 @@ class VideoMode:
             w.Image(value=encode(thumbnail(picture, self.thumbnail_px), "PNG"), format="png")
             for picture in result.keyframes
         ]
-        self.player.value = result.path.read_bytes()
+        self._play(result.path, result.scenes)
+
+    @staticmethod
+    def save(result: video.VideoResult) -> Path:
+        """The video's path: the engine saved it, with its manifest beside it, as it was made."""
+        return result.path
+
+    def open(self, output: Output) -> None:
+        """Play a saved video (its keyframes are in the sheet beside it)."""
+        self.keyframes.children = ()
+        self._play(output.path, list(output.manifest.parameters.get("scenes", ())))
+
+    def _play(self, path: Path, scenes: list[str]) -> None:
+        """Play the MP4 at `path`, list its scenes and offer it for download."""
+        try:
+            self.player.value = path.read_bytes()
+        except OSError as error:
+            raise InvalidInputError(f"Cannot read the video {path}: {error.strerror or error}.") from error
+        items = "".join(f"<li>{html.escape(scene)}</li>" for scene in scenes)
+        self.scene_list.value = f"<small><b>Scenes</b><ol style='margin:0'>{items}</ol></small>" if scenes else ""
         data = base64.b64encode(self.player.value).decode("ascii")
         self.download.value = (
-            f"<a download='{html.escape(result.path.name)}' href='data:video/mp4;base64,{data}'>"
-            f"Download {html.escape(result.path.name)}</a> · saved to {html.escape(str(result.path))}"
+            f"<a download='{html.escape(path.name)}' href='data:video/mp4;base64,{data}'>"
+            f"Download {html.escape(path.name)}</a> · saved to {html.escape(str(path))}"
         )
 
     @staticmethod
