@@ -14,6 +14,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from lab_page import stop
 from olah_hub import free_port
 
 from creator_kit.config import PROJECT_MARKER
@@ -82,12 +83,7 @@ def lab(tmp_path) -> Iterator[tuple[Lab, Path]]:
         process.kill()
         pytest.fail(f"JupyterLab did not start:\n{(tmp_path / 'lab.log').read_text()[-3000:]}")
     yield server, project
-    process.terminate()
-    try:
-        process.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
+    stop(process)
     log.close()
 
 
