@@ -137,7 +137,7 @@ def cmd_generate_text(args: argparse.Namespace) -> int:
         "seed": args.seed,
     }
     if args.out:  # before any work: the file must be new (or --overwrite) and its folder writable
-        manifest.output_path("text", Path(args.out).suffix.lstrip("."), out=args.out, overwrite=args.overwrite)
+        manifest.output_path("text", "txt", out=args.out, overwrite=args.overwrite)
     if args.stream:
         pieces = text.stream(args.prompt, **options)
         for piece in pieces:

@@ -199,8 +199,7 @@ class Stages:
         self.done, self.updates = 0.0, 0
         self.seconds: dict[str, float] = {}
         self.start_time = time.perf_counter()
-        self._eta = Eta()
-        self._eta.update(0.0, self.total)
+        self._eta = Eta()  # its clock starts now, at no work done
         self._stage, self._stage_start, self._completed = "", 0.0, 0
 
     @property

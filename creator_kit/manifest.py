@@ -97,6 +97,10 @@ class Manifest:
         return cls.from_dict(data)
 
 
+#: The file each kind of output is saved as (a text result may have any suffix).
+OUTPUT_SUFFIXES = {"image": ".png", "video": ".mp4"}
+
+
 def output_path(
     kind: str,
     suffix: str,
@@ -106,15 +110,16 @@ def output_path(
     out: str | Path | None = None,
     overwrite: bool = False,
 ) -> Path:
-    """Where an output goes: exactly `out` when given (its suffix must be `suffix`), else ``<name>.<suffix>`` in
-    `folder` (default: the outputs folder; default name ``<kind>-<time>-<random>``).
+    """Where an output goes: exactly `out` when given (an image's or a video's must have `suffix`; a text may
+    have any), else ``<name>.<suffix>`` in `folder` (default: the outputs folder; default name
+    ``<kind>-<time>-<random>``).
 
     The folder is checked to take files before any work; an existing file (or its manifest sidecar) raises
     OutputExistsError unless `overwrite`.
     """
     if out is not None:
         path = Path(out)
-        if path.suffix.lower() != f".{suffix}":
+        if kind in OUTPUT_SUFFIXES and path.suffix.lower() != f".{suffix}":
             raise InvalidInputError(f"The output must be a .{suffix} file, not {str(out)!r}.")
     else:
         if name is None:
@@ -154,9 +159,7 @@ def save_text(
     overwrite: bool = False,
 ) -> Path:
     """Write `text` (a new .txt in `folder`, or exactly `out`) with `manifest` in its sidecar; returns the path."""
-    path = output_path(
-        manifest.kind, Path(out).suffix.lstrip(".") if out else "txt", folder, name, out=out, overwrite=overwrite
-    )
+    path = output_path(manifest.kind, "txt", folder, name, out=out, overwrite=overwrite)
     files.write_text(sidecar(path), manifest.to_json())
     return files.write_text(path, text)
 
@@ -282,10 +285,6 @@ class Reproduction:
 
     def to_dict(self) -> dict[str, Any]:
         return dict(asdict(self), path=str(self.path), manifest=self.manifest.to_dict())
-
-
-#: The file each kind of output is saved as (a text result may have any suffix).
-OUTPUT_SUFFIXES = {"image": ".png", "video": ".mp4"}
 
 
 def reproduce(path: str | Path, *, cancel: threading.Event | None = None) -> Reproduction:
