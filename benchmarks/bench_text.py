@@ -40,6 +40,15 @@ VOCAB = 50257
 
 def build_model(folder: Path) -> Path:
     """DistilGPT-2's architecture with random weights, and a byte-level BPE tokenizer of the same vocabulary."""
+    build_tokenizer(folder)
+    torch.manual_seed(0)
+    config = GPT2Config(n_layer=6, n_embd=768, n_head=12, vocab_size=VOCAB, eos_token_id=VOCAB - 1, bos_token_id=0)
+    GPT2LMHeadModel(config).save_pretrained(folder)
+    return folder
+
+
+def build_tokenizer(folder: Path) -> None:
+    """A byte-level BPE tokenizer with GPT-2's vocabulary size (VOCAB, the last token <|endoftext|>), in `folder`."""
     alphabet = list(bytes_to_unicode().values())
     pairs = [(a, b) for a in alphabet for b in alphabet][: VOCAB - len(alphabet) - 1]
     vocab = {token: i for i, token in enumerate([*alphabet, *(a + b for a, b in pairs), "<|endoftext|>"])}
@@ -48,10 +57,6 @@ def build_model(folder: Path) -> Path:
     bpe.decoder = decoders.ByteLevel()
     tokenizer = GPT2TokenizerFast(tokenizer_object=bpe, eos_token="<|endoftext|>", bos_token="<|endoftext|>")
     tokenizer.save_pretrained(folder)
-    torch.manual_seed(0)
-    config = GPT2Config(n_layer=6, n_embd=768, n_head=12, vocab_size=VOCAB, eos_token_id=VOCAB - 1, bos_token_id=0)
-    GPT2LMHeadModel(config).save_pretrained(folder)
-    return folder
 
 
 def rss_mb() -> float:

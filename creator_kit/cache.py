@@ -369,7 +369,7 @@ def detect_task(snapshot: Path) -> str | None:
     config = files.read_json(snapshot / "config.json")
     if any(str(a).endswith(("ForCausalLM", "LMHeadModel")) for a in config.get("architectures", [])):
         return "text-generation"
-    return None
+    return "autoencoder" if config.get("_class_name") == "AutoencoderTiny" else None  # a tiny autoencoder (TAESD)
 
 
 def _link_snapshot_file(repo_dir: Path, commit: str, relative: str, etag: str) -> None:

@@ -13,12 +13,13 @@ import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
-from creator_kit import commands
-from creator_kit.catalog import TASKS
+from creator_kit import commands, commands_bench
+from creator_kit.catalog import COMPANION_TASKS, TASKS
 from creator_kit.config import DTYPES, configure
 from creator_kit.errors import CreatorKitError, InvalidInputError, from_os_error
 
 DTYPE_HELP = "the precision to run in (default: the fastest here, bfloat16 on CPUs with AVX512-BF16 / AMX)"
+DECODER_HELP = "full (the model's VAE), tiny (an installed tiny autoencoder: fast drafts), auto, or a tiny one's id"
 TRAIN_INTERRUPTED = "the last complete checkpoint is kept: run it again with --resume to continue."
 
 
@@ -42,7 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     models = subcommands.add_parser("models", help="the local model library")
     models = models.add_subparsers(dest="action", required=True)
     catalog = models.add_parser("catalog", help="curated open models by task")
-    catalog.add_argument("--task", choices=TASKS)
+    catalog.add_argument("--task", choices=(*TASKS, *COMPANION_TASKS))
     catalog.add_argument("--json", action="store_true")
     catalog.set_defaults(handler=commands.cmd_catalog)
 
@@ -64,6 +65,12 @@ def build_parser() -> argparse.ArgumentParser:
     info.add_argument("--json", action="store_true")
     info.set_defaults(handler=commands.cmd_info)
 
+    bench = models.add_parser("bench", help="measure an installed model's speed here (kept; `info` shows it)")
+    bench.add_argument("repo_id")
+    bench.add_argument("--dtype", choices=["float32", "float16", "bfloat16", "int8"], help="default: the best here")
+    bench.add_argument("--json", action="store_true")
+    bench.set_defaults(handler=commands_bench.cmd_bench, interrupted="no figures were stored.")
+
     verify = models.add_parser("verify", help="check installed files against their published checksums")
     verify.add_argument("repo_id")
     verify.set_defaults(handler=commands.cmd_verify)
@@ -76,6 +83,14 @@ def build_parser() -> argparse.ArgumentParser:
     starter.add_argument("--force", action="store_true", help="build them again even if installed")
     starter.add_argument("--json", action="store_true")
     starter.set_defaults(handler=commands.cmd_starter)
+
+    convert = models.add_parser("convert", help="make an OpenVINO or ONNX Runtime variant of a text model")
+    convert.add_argument("repo_id", help="an installed text-generation model id")
+    convert.add_argument("--to", required=True, help='openvino or onnx (needs pip install "creator-kit[BACKEND]")')
+    convert.add_argument("--int8", action="store_true", help="int8 weights (OpenVINO: NNCF; ONNX: dynamic int8)")
+    convert.add_argument("--overwrite", action="store_true", help="make the variant again if it exists")
+    convert.add_argument("--json", action="store_true")
+    convert.set_defaults(handler=commands.cmd_convert)
 
     generate = subcommands.add_parser("generate", help="generate with an installed model").add_subparsers(
         dest="kind", required=True
@@ -91,6 +106,9 @@ def build_parser() -> argparse.ArgumentParser:
     text.add_argument("--stop", action="append", help="end the text before this string (repeatable)")
     text.add_argument("--seed", type=int, help="the same seed gives the same text")
     text.add_argument("--quantize", choices=["int8"], help="dynamic int8 quantization (CPU)")
+    text.add_argument(
+        "--backend", choices=["torch", "openvino", "onnx"], default="torch", help="run the `models convert` variant"
+    )
     text.add_argument("--stream", action="store_true", help="print the text as it is generated")
     text.add_argument("--out", help="save the text to this file, with its manifest beside it as FILE.json")
     text.add_argument("--overwrite", action="store_true", help="replace --out (and its manifest) if it exists")
@@ -103,12 +121,13 @@ def build_parser() -> argparse.ArgumentParser:
     picture.add_argument("--negative", help="what the image should not show")
     picture.add_argument("--width", type=int, help="a multiple of 8 (default: the model's native size)")
     picture.add_argument("--height", type=int, help="a multiple of 8 (default: the model's native size)")
-    picture.add_argument("--steps", type=int, help="sampling steps (default 25)")
-    picture.add_argument("--guidance", type=float, help="classifier-free guidance scale (default 7.5)")
+    picture.add_argument("--steps", type=int, help="sampling steps (default: the catalog's for the model, else 25)")
+    picture.add_argument("--guidance", type=float, help="guidance (default: the catalog's for the model, else 7.5)")
     picture.add_argument("--scheduler", help="a diffusers scheduler class name, e.g. EulerDiscreteScheduler")
     picture.add_argument("--seed", type=int, help="the same seed gives the same image")
     picture.add_argument("--batch", type=int, help="images to render; image i uses seed + i")
     picture.add_argument("--dtype", choices=DTYPES, help=DTYPE_HELP)
+    picture.add_argument("--decoder", help=DECODER_HELP + " (default: full)")
     picture.add_argument("--out", required=True, help="the .png to write (a batch adds -1, -2... to the name)")
     picture.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
     picture.add_argument("--json", action="store_true")
@@ -122,12 +141,13 @@ def build_parser() -> argparse.ArgumentParser:
     clip.add_argument("--text-model", help="a text-generation model that writes the scenes from --prompt")
     clip.add_argument("--scenes", type=int, help="how many scenes to make from --prompt (default 3)")
     clip.add_argument("--duration", type=float, help="seconds (default 4; a text-to-video model: its own length)")
-    clip.add_argument("--fps", type=int, help="frames per second (default: the quality's)")
-    clip.add_argument("--width", type=int, help="a multiple of 8 (default: the quality's)")
-    clip.add_argument("--height", type=int, help="a multiple of 8 (default: the quality's)")
+    clip.add_argument("--fps", type=int, help="frames per second (default: the model's catalog fps or the quality's)")
+    clip.add_argument("--width", type=int, help="a multiple of 8 (default: the model's catalog size or the quality's)")
+    clip.add_argument("--height", type=int, help="a multiple of 8 (default: the model's catalog size or the quality's)")
     clip.add_argument("--quality", default="standard", help="draft, standard or high (default: standard)")
     clip.add_argument("--seed", type=int, help="the same seed gives the same video; scene i uses seed + i")
     clip.add_argument("--dtype", choices=DTYPES, help=DTYPE_HELP)
+    clip.add_argument("--decoder", help=DECODER_HELP + " (default: the quality's; draft: auto)")
     clip.add_argument("--captions", action="store_true", help="write each scene's prompt over its frames")
     clip.add_argument("--audio", help="an audio file to play under the video (cut or padded to its length)")
     clip.add_argument("--gif", action="store_true", help="also write a GIF beside the MP4")
@@ -151,6 +171,7 @@ def build_parser() -> argparse.ArgumentParser:
     versus.add_argument("--seed", type=int, default=0, help="the same seed for every model (default 0)")
     versus.add_argument("--json", action="store_true")
     versus.set_defaults(handler=commands.cmd_compare)
+    _add_queue(subcommands)
 
     reproduce = subcommands.add_parser("reproduce", help="run an output's manifest again and compare")
     reproduce.add_argument("file", help="a PNG or MP4 made by Creator Kit, or a .txt / .json of a text result")
@@ -183,6 +204,25 @@ def build_parser() -> argparse.ArgumentParser:
     train_config.add_argument("--json", action="store_true")
     train_config.set_defaults(handler=commands.cmd_train_config, interrupted=TRAIN_INTERRUPTED)
     return parser
+
+
+def _add_queue(subcommands: argparse._SubParsersAction) -> None:
+    """``creator-kit queue run|status FILE``: a queue file of prompts × models × a parameter grid."""
+    from creator_kit import commands_queue
+
+    queue = subcommands.add_parser("queue", help="run a queue file of prompts x models x a parameter grid")
+    queue = queue.add_subparsers(dest="action", required=True)
+    run = queue.add_parser("run", help="run the pending items (finished ones are skipped: it resumes)")
+    run.add_argument("file", help="a queue file, JSON or YAML (README: the queue file format)")
+    run.add_argument("--ray", metavar="ADDRESS", help="one Ray task per item on this cluster (creator-kit[cluster])")
+    run.add_argument("--json", action="store_true")
+    run.set_defaults(
+        handler=commands_queue.cmd_queue_run, interrupted="finished items are kept: run it again to resume."
+    )
+    status = queue.add_parser("status", help="which items are done and which pending, running nothing")
+    status.add_argument("file")
+    status.add_argument("--json", action="store_true")
+    status.set_defaults(handler=commands_queue.cmd_queue_status)
 
 
 #: stderr carries the command's own progress and one-line errors: library load bars and advisories stay quiet.

@@ -88,9 +88,13 @@ def cmd_download(args: argparse.Namespace) -> int:
 
 
 def cmd_info(args: argparse.Namespace) -> int:
-    info = ModelStore().info(args.repo_id, dtype=args.dtype)
+    from creator_kit import bench
+
+    store = ModelStore()
+    info = store.info(args.repo_id, dtype=args.dtype)
+    measured = bench.here(info.repo_id, store=store)
     if args.json:
-        _print_json(info.to_dict())
+        _print_json(dict(info.to_dict(), bench=[result.to_dict() for result in measured]))
         return 0
     print(f"{info.repo_id} ({info.task or 'unknown task'}) - {info.status}")
     if info.description:
@@ -105,6 +109,8 @@ def cmd_info(args: argparse.Namespace) -> int:
         f"  memory to load  {human_size(info.memory.needed)} as {info.dtype} on {info.device} "
         f"({info.memory.verdict}, {human_size(info.memory.available)} available)"
     )
+    for result in measured:
+        print(f"  speed           {result.summary()}")
     return 0
 
 
@@ -122,6 +128,18 @@ def cmd_remove(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_convert(args: argparse.Namespace) -> int:
+    from creator_kit import convert
+
+    with TqdmReporter(file=sys.stderr) as reporter:
+        model = convert.convert(args.repo_id, to=args.to, int8=args.int8, overwrite=args.overwrite, on_event=reporter)
+    if args.json:
+        _print_json(model.to_dict())
+    else:
+        print(f"Converted {args.repo_id} to {args.to}: {model.repo_id} ({human_size(model.size_on_disk)}).")
+    return 0
+
+
 def cmd_generate_text(args: argparse.Namespace) -> int:
     from creator_kit import manifest, text
 
@@ -136,6 +154,11 @@ def cmd_generate_text(args: argparse.Namespace) -> int:
         "stop": args.stop,
         "seed": args.seed,
     }
+    if args.backend != "torch":  # the converted variant of --model (its int8 one with --quantize int8)
+        from creator_kit.convert import require_variant
+
+        variant = require_variant(ModelStore(), args.model, args.backend, args.quantize == "int8")
+        options.update(model=variant, quantize=None)
     if args.out:  # before any work: the file must be new (or --overwrite) and its folder writable
         manifest.output_path("text", "txt", out=args.out, overwrite=args.overwrite)
     if args.stream:
@@ -175,6 +198,7 @@ def cmd_generate_image(args: argparse.Namespace) -> int:
         "scheduler": args.scheduler,
         "seed": args.seed,
         "batch": args.batch,
+        "decoder": args.decoder,
     }
     with TqdmReporter(file=sys.stderr) as reporter:
         result = image.generate(
@@ -210,6 +234,7 @@ def cmd_generate_video(args: argparse.Namespace) -> int:
         "quality": args.quality,
         "seed": args.seed,
         "audio": args.audio,
+        "decoder": args.decoder,
     }
     with TqdmReporter(file=sys.stderr) as reporter:
         result = video.generate(

@@ -23,26 +23,23 @@ import json
 import secrets
 import threading
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-
-import psutil
 
 from creator_kit import validate
 from creator_kit.catalog import TEXT_GENERATION, TEXT_TO_IMAGE
 from creator_kit.config import get_settings
 from creator_kit.errors import InvalidInputError, WrongTaskError
 from creator_kit.events import EventCallback, Preview, Progress, emit
+from creator_kit.memory import peak_memory
 from creator_kit.store import ModelStore
 
 OPERATION = "compare"
 TASKS = (TEXT_GENERATION, TEXT_TO_IMAGE)
 MIN_MODELS, MAX_MODELS, MAX_PROMPTS = 2, 6, 100
-SAMPLE_S = 0.02
 
 
 @dataclass
@@ -147,13 +144,13 @@ def run(
         for prompt in prompts:
             name = f"{len(comparison.items) + 1:02d}-{model.replace('/', '--')}"
             output = comparison.folder / name
-            comparison.items.append(_one(task, model, prompt, seed, output, cancel, params))
+            comparison.items.append(run_one(task, model, prompt, seed, output, cancel, params))
             emit(on_event, Preview(OPERATION, len(comparison.items), comparison.items[-1]))  # columns fill in
             emit(on_event, Progress(OPERATION, len(comparison.items), total, unit="item"))
     return comparison
 
 
-def _one(
+def run_one(
     task: str, model: str, prompt: str, seed: int, output: Path, cancel: threading.Event | None, params: dict
 ) -> Item:
     """`model` on `prompt`: loaded (timed), run (timed, memory sampled), its output saved with its manifest as
@@ -166,7 +163,7 @@ def _one(
     loaded = engine.load_model(model)
     metrics = {"load_s": 0.0 if already else time.perf_counter() - started}
     first: list[float] = []
-    with _peak_memory() as peak:
+    with peak_memory() as peak:
         begun = time.perf_counter()
 
         def on_event(event: Any) -> None:
@@ -183,26 +180,6 @@ def _one(
     metrics.update(first_preview_s=first[0] if first else 0.0, seconds_per_picture=seconds)
     (path, *_) = result.save(output.parent, name=output.name)
     return Item(model, prompt, str(path), path, metrics)
-
-
-@contextmanager
-def _peak_memory() -> Iterator[list[int]]:
-    """The largest growth of resident memory while the block runs, sampled in a thread (in a one-item list)."""
-    process, peak, done = psutil.Process(), [0], threading.Event()
-    base = process.memory_info().rss
-
-    def sample() -> None:
-        while not done.wait(SAMPLE_S):
-            peak[0] = max(peak[0], process.memory_info().rss - base)
-
-    sampler = threading.Thread(target=sample, daemon=True)
-    sampler.start()
-    try:
-        yield peak
-    finally:
-        done.set()
-        sampler.join()
-        peak[0] = max(peak[0], process.memory_info().rss - base)
 
 
 def read_prompts(path: str | Path) -> list[str]:

@@ -3,8 +3,10 @@
     result = image.generate("a lighthouse at dawn", model="segmind/tiny-sd", steps=20, seed=7)
     result.save()                      # outputs/image-....png, manifest embedded in the PNG
 
-Previews during sampling are a fixed linear projection of the latents to RGB (no VAE decode), sent
-as Preview events every step; the full VAE decode runs once, at the end.
+Previews during sampling, sent as Preview events every step, are the latents decoded by a tiny autoencoder
+when one that fits the model is installed (`companions`), else a fixed linear projection of the latents to RGB;
+the picture itself is decoded once, at the end, by the model's own VAE (``decoder="full"``) or, for a fast
+draft, by the tiny autoencoder (``decoder="tiny"``).
 """
 
 from __future__ import annotations
@@ -13,13 +15,15 @@ import itertools
 import json
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeAlias
 
+from creator_kit import companions, runtime, sizing, validate
 from creator_kit import manifest as manifests
-from creator_kit import runtime, sizing, validate
-from creator_kit.catalog import TEXT_TO_IMAGE
+from creator_kit.catalog import TEXT_TO_IMAGE, model_defaults
 from creator_kit.errors import CancelledError, InvalidInputError, WrongTaskError
 from creator_kit.events import Done, EventCallback, Preview, Progress, emit
 from creator_kit.quiet import quiet
@@ -66,6 +70,7 @@ class ImageParams:
     scheduler: str | None = None  # a scheduler class name from the pipeline's compatibles; None: the model's own
     seed: int | None = None
     batch: int = 1
+    decoder: str = "full"  # what decodes the picture: "full" (the model's VAE), "tiny", "auto", a companion's id
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -191,6 +196,7 @@ def check_params(params: ImageParams) -> ImageParams:
     validate.whole_number("steps", params.steps, 1, MAX_STEPS)
     validate.number("guidance", params.guidance, 0, MAX_GUIDANCE)
     validate.whole_number("batch", params.batch, 1, MAX_BATCH)
+    companions.check_decoder(params.decoder)
     seed = validate.seed(params.seed)
     return replace(params, seed=validate.random_seed() if seed is None else seed)
 
@@ -211,6 +217,8 @@ def check_fits(
     (`sizing.sampling_step_bytes`), what is free, and the largest size of the same shape that fits with headroom
     (`sizing.Fit`: "fits")."""
     pipeline = loaded.model
+    if getattr(pipeline, "unet", None) is None:
+        return  # the estimate models UNets; a transformer pipeline (Wan) runs unchecked
     scale, latents = pipeline.vae_scale_factor, images * (2 if guidance > 1 else 1)  # x2: classifier-free guidance
     available = sizing.available_memory(loaded.device)
 
@@ -259,37 +267,40 @@ def generate(
     sampling would not fit in memory is refused before it starts (`check_fits`).
     `dtype` ("float32", "bfloat16", "float16") overrides the best one for the device (bfloat16 on CPUs with
     AVX512-BF16 / AMX, `config.select_dtype`); the manifest records it and `replay` uses it again.
-    `params` are ImageParams fields. Each step sends Progress (unit "step") and, with `previews`, a
-    Preview holding a cheap RGB approximation of the current latents at the output size. Setting
-    `cancel` stops between steps with CancelledError.
+    `params` are ImageParams fields; one not given (or None) takes the model's catalog default (`defaults`), and
+    the manifest records the values used. Each step sends Progress (unit "step") and, with `previews`, a
+    Preview holding a cheap RGB picture of the current latents at the output size (`previewer`). `decoder`
+    "tiny" decodes the picture with the installed tiny autoencoder that fits the model (`companions.choose`), in
+    the pipeline's dtype; the manifest records which. Setting `cancel` stops between steps with CancelledError.
     """
     import torch
 
     validate.known_keywords(
         params, [name for name in ImageParams.__dataclass_fields__ if name != "prompt"], "image parameter"
     )
-    checked = check_params(ImageParams(prompt=prompt, **params))
+    given = {name: value for name, value in params.items() if value is not None}
+    checked = check_params(ImageParams(prompt=prompt, **{**defaults(getattr(model, "repo_id", model)), **given}))
     loaded = loaded_model(model, device, dtype)
     pipeline = loaded.model
     native = pipeline.unet.config.sample_size * pipeline.vae_scale_factor
     checked = replace(checked, width=checked.width or native, height=checked.height or native)
     check_fits(loaded, checked.width, checked.height, images=checked.batch, guidance=checked.guidance)
     use_scheduler(loaded, checked.scheduler)
-
-    latent_rgb = _latent_rgb(pipeline)
+    companion, decoder = companions.decoder_for(checked.decoder, loaded, on_event=on_event)
+    preview = previewer(loaded, checked, decoder) if previews and on_event is not None else None
     cancel = cancel or threading.Event()
 
     def on_step_end(pipe: Any, step: int, timestep: Any, tensors: dict[str, Any]) -> dict[str, Any]:
         if cancel.is_set():
             raise CancelledError(f"Image generation cancelled after {step + 1} of {checked.steps} steps.")
         emit(on_event, Progress("image", step + 1, checked.steps, unit="step"))
-        if previews and on_event is not None:
-            emit(on_event, Preview("image", step + 1, latents_to_preview(tensors["latents"][0], latent_rgb, checked)))
+        if preview is not None:
+            emit(on_event, Preview("image", step + 1, preview(tensors["latents"][0])))
         return tensors
 
     generators = [torch.Generator("cpu").manual_seed(checked.seed + i) for i in range(checked.batch)]
     start = time.perf_counter()
-    with torch.inference_mode():
+    with torch.inference_mode(), companions.decoding(pipeline, decoder):
         images = pipeline(
             prompt=[checked.prompt] * checked.batch,
             negative_prompt=[checked.negative_prompt] * checked.batch if checked.negative_prompt else None,
@@ -301,16 +312,26 @@ def generate(
             callback_on_step_end=on_step_end,
         ).images
     parameters = dict(checked.to_dict(), scheduler=type(pipeline.scheduler).__name__, device=loaded.device)
-    parameters["dtype"] = loaded.dtype
+    parameters.update(dtype=loaded.dtype, **companions.record(companion))
     record = manifests.Manifest("image", loaded.repo_id, loaded.commit, parameters, checked.seed)
     result = ImageResult(images, record, time.perf_counter() - start)
     emit(on_event, Done("image", result))
     return result
 
 
+def defaults(model: str) -> dict[str, Any]:
+    """The settings `generate` uses for `model` where none are given: its catalog entry's (steps, guidance, width,
+    height, scheduler), else ImageParams' (25 steps, guidance 7.5; size None: the model's native size; scheduler
+    None: its own). The panels fill their controls from this."""
+    generic = ImageParams(prompt="")
+    own = {name: getattr(generic, name) for name in ("width", "height", "steps", "guidance", "scheduler")}
+    return {**own, **{k: v for k, v in model_defaults(model).items() if k in own}}
+
+
 def call_from(record: manifests.Manifest) -> dict[str, Any]:
     """The arguments of `generate` that render the picture of `record` again (the prompt first)."""
-    settings = {name: record.parameters[name] for name in ImageParams.__dataclass_fields__}
+    settings = {name: record.parameters[name] for name in ImageParams.__dataclass_fields__ if name != "decoder"}
+    settings["decoder"] = companions.recorded(record.parameters)
     return dict(settings, model=record.model, device=record.parameters.get("device"), dtype=recorded_dtype(record))
 
 
@@ -363,7 +384,7 @@ def sweep(
         cells.append((values, cell))
         emit(on_event, Progress("sweep", index + 1, len(combinations), unit="image"))
     columns = len(list(axes.values())[-1])
-    sheet = contact_sheet([cell.image for _, cell in cells], [_label(values) for values, _ in cells], columns)
+    sheet = contact_sheet([cell.image for _, cell in cells], [axis_label(values) for values, _ in cells], columns)
     base = dict(cells[0][1].manifest.parameters, batch=1)
     record = manifests.Manifest("image-sweep", loaded.repo_id, loaded.commit, dict(base, axes=axes), base["seed"])
     result = SweepResult(sheet, {k: list(v) for k, v in axes.items()}, cells, record)
@@ -390,8 +411,23 @@ def contact_sheet(images: list[Image.Image], labels: list[str], columns: int) ->
     return sheet
 
 
-def _label(values: dict[str, Any]) -> str:
+def axis_label(values: dict[str, Any]) -> str:
+    """A grid cell's label: its axis values, ``name=value`` each."""
     return " ".join(f"{name}={value}" for name, value in values.items())
+
+
+def previewer(
+    loaded: ImageModel, params: ImageParams, decoder: Any | None = None
+) -> Callable[[torch.Tensor], Image.Image]:
+    """What turns a step's (channels, h, w) latents into a preview at the output size of `params`: `decoder` (a
+    loaded tiny autoencoder) when given, else the installed companion that fits `loaded` (`companions.find`), else
+    the latent projection (`latents_to_preview`)."""
+    if decoder is None:
+        companion = companions.find(loaded.model)
+        decoder = companions.load_decoder(companion, loaded).model if companion else None
+    if decoder is not None:
+        return partial(companions.preview, decoder, size=(params.width, params.height))
+    return partial(latents_to_preview, latent_rgb=_latent_rgb(loaded.model), params=params)
 
 
 def latents_to_preview(latents: torch.Tensor, latent_rgb: torch.Tensor, params: ImageParams) -> Image.Image:

@@ -247,9 +247,21 @@ class Runtime:
 def quantize_int8(model: torch.nn.Module) -> torch.nn.Module:
     """Dynamic int8 quantization of every Linear layer (GPT-2's Conv1D layers are turned into Linear first).
 
-    Uses ``torch.ao.quantization.quantize_dynamic``: deprecated in favour of torchao, which is not a
-    dependency here, yet still the CPU int8 path that ships with torch.
+    Uses ``torch.ao.quantization.quantize_dynamic``: deprecated in favour of torchao, yet still the CPU int8
+    path that ships with torch, and the fastest one measured here (benchmarks/bench_quantize.py).
     """
+    import torch
+
+    with warnings.catch_warnings():  # the two deprecation notices torch 2.13 gives for this path, nothing else
+        warnings.filterwarnings("ignore", "torch.ao.quantization is deprecated", DeprecationWarning)
+        warnings.filterwarnings("ignore", "torch.quantize_per_tensor, torch.quantize_per_channel", UserWarning)
+        return torch.ao.quantization.quantize_dynamic(
+            as_linear(model), {torch.nn.Linear}, dtype=torch.qint8, inplace=True
+        )
+
+
+def as_linear(model: torch.nn.Module) -> torch.nn.Module:
+    """`model` with its transformers Conv1D layers (GPT-2's) replaced by the equivalent Linear layers, in place."""
     import torch
     from transformers.pytorch_utils import Conv1D
 
@@ -260,9 +272,7 @@ def quantize_int8(model: torch.nn.Module) -> torch.nn.Module:
                 linear.weight = torch.nn.Parameter(child.weight.detach().t().contiguous(), requires_grad=False)
                 linear.bias = child.bias
                 setattr(parent, name, linear)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8, inplace=True)
+    return model
 
 
 def tensor_bytes(model: Any) -> int:
@@ -312,6 +322,7 @@ ENGINES = {
     "text-generation": "creator_kit.text",
     "text-to-image": "creator_kit.image",
     "text-to-video": "creator_kit.video",
+    "autoencoder": "creator_kit.companions",  # a companion: tiny autoencoders
 }
 
 

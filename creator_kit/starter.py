@@ -9,6 +9,8 @@ builds into the store (status ``starter``):
   few seconds on `CORPUS`, a few hundred lines of simple English prose shipped with the package.
 - ``local/starter-image``: a Stable Diffusion pipeline with random weights, 64x64 pictures.
 - ``local/starter-video``: a ModelScope-style text-to-video pipeline with random weights, 64x64 frames.
+- ``local/starter-tiny-autoencoder``: a companion of the two, an AutoencoderTiny (TAESD's class) with random weights
+  that decodes their latents: previews and ``decoder="tiny"`` drafts run offline too. It comes with either.
 
 They are for trying the workflow, not for results: the pictures are noise-like patterns and the text
 is a loose echo of the corpus. Starters already in the store are kept unless ``force=True``. They build
@@ -29,10 +31,11 @@ from typing import Any, TextIO
 
 from creator_kit import files
 from creator_kit.cache import InstalledModel
+from creator_kit.catalog import AUTOENCODER, TEXT_TO_IMAGE, TEXT_TO_VIDEO
 from creator_kit.events import Done, Event, EventCallback, Log, Progress, TqdmReporter, emit
 from creator_kit.quiet import quiet
 from creator_kit.store import ModelStore
-from creator_kit.tiny import SDShape, build_gpt2, build_stable_diffusion, build_text_to_video
+from creator_kit.tiny import SDShape, build_gpt2, build_stable_diffusion, build_text_to_video, build_tiny_autoencoder
 
 OPERATION = "starter"
 #: The operation of one model's build: Progress with the model's repo id as stage, then Done with the model.
@@ -66,7 +69,8 @@ Builder = Callable[[Path, EventCallback], tuple[Path, dict[str, Any]]]
 @dataclass(frozen=True)
 class Starter:
     """One starter model: its store name, task, how to build its files (folder and metadata) in a scratch dir, the
-    libraries kept quiet meanwhile, and the work its bar counts (the builder's Progress events move it)."""
+    libraries kept quiet meanwhile, the work its bar counts (the builder's Progress events move it), and for a
+    companion the tasks it serves (it is built with their starters)."""
 
     name: str
     task: str
@@ -74,6 +78,7 @@ class Starter:
     libraries: tuple[str, ...]
     work: int = 1
     unit: str = "model"
+    serves: tuple[str, ...] = ()
 
     @property
     def repo_id(self) -> str:
@@ -118,11 +123,26 @@ def _build_picture(builder: Callable[..., Path]) -> Builder:
     return build
 
 
+def _build_autoencoder(scratch: Path, on_event: EventCallback) -> tuple[Path, dict[str, Any]]:
+    """An AutoencoderTiny with random weights for the picture starters' latents (4 channels, their VAE's upsampling;
+    their VAE's scaling factor is Stable Diffusion's, so its latent family is "sd")."""
+    levels = len(PICTURE_SHAPE.vae_channels)
+    folder = build_tiny_autoencoder(scratch / "autoencoder", levels=levels, seed=SEED)
+    return folder, {"latent_family": "sd", "levels": levels, "seed": SEED, "weights": "random"}
+
+
 TEXT_LIBRARIES, PICTURE_LIBRARIES = ("transformers", "datasets"), ("transformers", "diffusers")
 STARTERS = (
     Starter("starter-text", "text-generation", _build_text, TEXT_LIBRARIES, work=TRAINING["max_steps"], unit="step"),
     Starter("starter-image", "text-to-image", _build_picture(build_stable_diffusion), PICTURE_LIBRARIES),
     Starter("starter-video", "text-to-video", _build_picture(build_text_to_video), PICTURE_LIBRARIES),
+    Starter(
+        "starter-tiny-autoencoder",
+        AUTOENCODER,
+        _build_autoencoder,
+        ("diffusers",),
+        serves=(TEXT_TO_IMAGE, TEXT_TO_VIDEO),
+    ),
 )
 
 
@@ -142,7 +162,8 @@ def build_starters(
     """
     store = store or ModelStore()
     store.require_writable()
-    starters = [s for s in STARTERS if tasks is None or s.task in tasks]
+    wanted = None if tasks is None else set(tasks)
+    starters = [s for s in STARTERS if wanted is None or {s.task, *s.serves} & wanted]
     models = []
     emit(on_event, Progress(OPERATION, 0, len(starters), unit="model"))
     for index, starter in enumerate(starters, start=1):
@@ -225,5 +246,6 @@ def choose_models(
             "workflow offline (`creator-kit models download <repo id>` for real results)."
         )
         emit(on_event, Log(OPERATION, notice))
-        chosen.update((model.task, model.repo_id) for model in build_starters(store, tasks=missing, on_event=on_event))
+        built = build_starters(store, tasks=missing, on_event=on_event)
+        chosen.update((model.task, model.repo_id) for model in built if model.task in missing)
     return chosen

@@ -12,7 +12,8 @@ memory is refused before the first, `image.check_fits`):
    keyframes' initial noise and prompt embeddings; the cut crossfades through them, and a Ken Burns camera
    moves over every frame (`frames.storyboard_frames`).
 
-`video.generate` then captions and encodes the frames (its ``encode`` stage). Keyframes and in-betweens are
+Every picture is decoded by one decoder (`companions.choose`; a draft: a tiny autoencoder where one fits the
+model). `video.generate` then captions and encodes the frames (its ``encode`` stage). Keyframes and in-betweens are
 cached under ``outputs/.cache/video`` by a hash of everything that decides their pixels, so editing one scene
 re-renders only that scene's keyframe and the transitions touching it. `read_file` reads a storyboard file.
 """
@@ -30,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from creator_kit import files, frames, image, runtime
+from creator_kit import companions, files, frames, image, runtime
 from creator_kit import manifest as manifests
 from creator_kit.config import get_settings
 from creator_kit.errors import CancelledError, InvalidInputError
@@ -44,7 +45,7 @@ if TYPE_CHECKING:
 MAX_SCENES, DEFAULT_SCENES = 24, 3
 SCRIPT_WORK = 10.0  # estimated cost, in sampling steps, of writing one scene prompt
 #: The VideoParams that image.generate takes for a keyframe (with the model, they decide its pixels).
-IMAGE_FIELDS = ("negative_prompt", "width", "height", "steps", "guidance")
+IMAGE_FIELDS = ("negative_prompt", "width", "height", "steps", "guidance", "decoder")
 
 Shot = tuple[str, int]  # a scene's prompt and seed
 
@@ -82,8 +83,9 @@ def make(
     """
     loaded = image.loaded_model(model, device, dtype)
     image.check_fits(loaded, params.width, params.height, images=1, guidance=params.guidance)
+    companion = companions.choose(params.decoder, loaded.model)  # one for every picture (draft: a tiny one if any)
     scenes, notes = write_script(params, text_model, stages)
-    params = replace(params, scenes=tuple(scenes))
+    params = replace(params, scenes=tuple(scenes), decoder=companion.repo_id if companion else "full")
     shots = [(scene, params.seed + i) for i, scene in enumerate(scenes)]
     keyframes, keys, drawn = draw_keyframes(loaded, params, shots, stages, cache)
     inbetweens, moved = render_motion(loaded, params, shots, keys, stages, cache)
@@ -96,7 +98,7 @@ def make(
         keyframes=keyframes,
         labels=[f"{i + 1} · seed {seed}" for i, (_, seed) in enumerate(shots)],
         rendered={"keyframes": drawn, "motion": moved},
-        notes=notes,
+        notes=dict(notes, **companions.record(companion)),
     )
 
 
@@ -226,6 +228,7 @@ def render_inbetweens(
     negative = params.negative_prompt or None
     embeds = [pipeline.encode_prompt(prompt, pipeline.device, 1, guided, negative) for prompt, _ in (first, second)]
     noises = [_noise(pipeline, seed, params) for _, seed in (first, second)]
+    _, decoder = companions.decoder_for(params.decoder, loaded)
 
     def on_step_end(pipe: Any, step: int, timestep: Any, tensors: dict[str, Any]) -> dict[str, Any]:
         if cancel.is_set():
@@ -235,7 +238,7 @@ def render_inbetweens(
     pictures = []
     for k in range(1, params.density + 1):
         t = k / (params.density + 1)
-        with torch.inference_mode():
+        with torch.inference_mode(), companions.decoding(pipeline, decoder):
             picture = pipeline(
                 prompt_embeds=slerp(embeds[0][0], embeds[1][0], t),
                 negative_prompt_embeds=slerp(embeds[0][1], embeds[1][1], t) if guided else None,

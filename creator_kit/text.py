@@ -37,13 +37,13 @@ from transformers import (
 )
 from transformers.generation.streamers import BaseStreamer
 
+from creator_kit import convert, runtime, validate
 from creator_kit import manifest as manifests
-from creator_kit import runtime, validate
 from creator_kit.catalog import TEXT_GENERATION
 from creator_kit.errors import InvalidInputError, WrongTaskError
 from creator_kit.events import Done, EventCallback, Preview, Progress, emit
 from creator_kit.quiet import quiet
-from creator_kit.text_params import PARAMETER_NAMES, GenerationParams, resolve_params
+from creator_kit.text_params import PARAMETER_NAMES, GenerationParams, resolve_params, with_model_defaults
 from creator_kit.text_params import PRESETS as PRESETS  # re-exported: text.PRESETS, text.add_preset
 from creator_kit.text_params import add_preset as add_preset
 from creator_kit.validate import random_seed
@@ -102,7 +102,9 @@ class TextResult:
 
 
 def load_causal_lm(path: Path, *, device: str, dtype: torch.dtype, use_safetensors: bool) -> tuple[Any, Any]:
-    """A causal LM and its tokenizer from a local model folder (the runtime's loader for text)."""
+    """A causal LM and its tokenizer from a local model folder (the runtime's loader for text; variants included)."""
+    if convert.is_variant(path):
+        return convert.load_variant(path, device=device)
     try:
         with quiet("transformers"):
             tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True, trust_remote_code=False)
@@ -154,7 +156,7 @@ def _prepare(
     cancel: threading.Event | None,
     params: dict[str, Any],
 ) -> _Job:
-    resolved = resolve_params(preset, **params)
+    resolved = resolve_params(preset, **with_model_defaults(getattr(model, "repo_id", model), preset, params))
     if resolved.seed is None:
         resolved = replace(resolved, seed=random_seed())
     _check_prompt(prompt)
@@ -272,6 +274,7 @@ def _result(job: _Job, output_ids: torch.Tensor, elapsed: float, first_token_s: 
         "chat": job.chat,
         "preset": job.preset,
         "quantize": job.loaded.quantize,
+        "backend": getattr(job.loaded.model, "backend", "torch"),
         "device": job.loaded.device,
         "dtype": job.loaded.dtype,
         **job.params.to_dict(),

@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 from creator_kit import validate
+from creator_kit.catalog import model_defaults
 from creator_kit.errors import InvalidInputError
 
 MAX_NEW_TOKENS = 4096
@@ -86,6 +87,15 @@ def resolve_params(preset: str | None = "balanced", **params: Any) -> Generation
     elif isinstance(values.get("stop"), list):
         values["stop"] = tuple(values["stop"])
     return GenerationParams(**values)
+
+
+def with_model_defaults(repo_id: Any, preset: str | None, params: dict[str, Any]) -> dict[str, Any]:
+    """`params` on top of the catalog defaults of `repo_id` (e.g. a chat model's longer max_new_tokens) that the
+    chosen `preset` leaves unset: the catalog's value wins over the generic default, never over a preset's or
+    the caller's. For `resolve_params`."""
+    chosen = PRESETS.get(preset, {}) if isinstance(preset, str) else {}
+    own = {k: v for k, v in model_defaults(repo_id).items() if k in PARAMETER_NAMES and k not in chosen}
+    return {**own, **{k: v for k, v in params.items() if v is not None}}
 
 
 def add_preset(name: str, **params: Any) -> None:

@@ -1,7 +1,7 @@
 """Tiny models with random weights, built from configs in seconds: the starter models, tests and benchmarks.
 
-Real classes (GPT2LMHeadModel, StableDiffusionPipeline, TextToVideoSDPipeline), real safetensors files,
-tiny sizes. Every builder imports torch, transformers or diffusers only when called.
+Real classes (GPT2LMHeadModel, StableDiffusionPipeline, TextToVideoSDPipeline, AutoencoderTiny), real safetensors
+files, tiny sizes. Every builder imports torch, transformers or diffusers only when called.
 """
 
 from __future__ import annotations
@@ -156,4 +156,22 @@ def build_text_to_video(folder: Path, shape: SDShape = SDShape(), *, seed: int =
 
     parts = _diffusion_parts(folder, shape, seed=seed)
     TextToVideoSDPipeline(unet=UNet3DConditionModel(**_unet_config(shape, "3D")), **parts).save_pretrained(folder)
+    return folder
+
+
+def build_tiny_autoencoder(
+    folder: Path, *, levels: int | None = 2, channels: int = 16, latent_channels: int = 4, seed: int = 0
+) -> Path:
+    """An AutoencoderTiny (the TAESD class) with random weights whose decoder upsamples latents 2 ** (levels - 1)
+    times: levels=2 fits the tiny Stable Diffusion pipelines (VAE scale factor 2); levels=None is TAESD's own shape
+    (diffusers' defaults: four levels of 64 channels, 8x), for benchmarks."""
+    import torch
+    from diffusers import AutoencoderTiny
+
+    torch.manual_seed(seed)
+    config: dict[str, Any] = {"latent_channels": latent_channels}
+    if levels is not None:
+        config["encoder_block_out_channels"] = config["decoder_block_out_channels"] = (channels,) * levels
+        config["num_encoder_blocks"] = config["num_decoder_blocks"] = (1,) * levels
+    AutoencoderTiny(**config).save_pretrained(folder)
     return folder

@@ -27,8 +27,9 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 
 import numpy as np
 
-from creator_kit import files, frames, image, runtime, storyboard, validate
+from creator_kit import companions, files, frames, image, runtime, storyboard, validate
 from creator_kit import manifest as manifests
+from creator_kit.catalog import catalog_entry
 from creator_kit.errors import CancelledError, InvalidInputError, WrongTaskError
 from creator_kit.events import Done, EventCallback, Preview, Stages, emit
 from creator_kit.store import ModelStore
@@ -42,15 +43,17 @@ if TYPE_CHECKING:
 TASK = "text-to-video"  # the pipeline task of native models
 OPERATION = "video"  # what the events of a run name
 MAX_SIZE, MAX_DURATION, MAX_FPS, MAX_DENSITY = 1024, 120.0, 60, 16
+SIDES = ("width", "height")
 DEFAULT_DURATION = 4.0  # seconds
 FRAME_WORK = 0.05  # estimated cost, in sampling steps, of encoding one frame
 STEP_FRAMES = 16  # a native sampling step over this many frames costs about one image sampling step
 
-#: Quality presets; explicit parameters override them.
-QUALITIES: dict[str, dict[str, int]] = {
-    "draft": {"width": 256, "height": 256, "steps": 10, "density": 1, "fps": 8},
-    "standard": {"width": 512, "height": 512, "steps": 25, "density": 2, "fps": 12},
-    "high": {"width": 768, "height": 768, "steps": 40, "density": 4, "fps": 24},
+#: Quality presets; explicit parameters override them. A draft decodes with a tiny autoencoder where one that fits
+#: the model is installed (`companions`, decoder "auto"), the others with the model's own VAE.
+QUALITIES: dict[str, dict[str, Any]] = {
+    "draft": {"width": 256, "height": 256, "steps": 10, "density": 1, "fps": 8, "decoder": "auto"},
+    "standard": {"width": 512, "height": 512, "steps": 25, "density": 2, "fps": 12, "decoder": "full"},
+    "high": {"width": 768, "height": 768, "steps": 40, "density": 4, "fps": 24, "decoder": "full"},
 }
 
 #: A diffusers text-to-video pipeline (no processor).
@@ -82,6 +85,7 @@ class VideoParams:
     caption_texts: tuple[str, ...] = ()  # per-scene caption text ("" for none); given, captions are on
     audio: str | None = None
     gif: bool = False
+    decoder: str | None = None  # what decodes the pictures (companions.DECODERS or an id); None: the quality's
 
     def to_dict(self) -> dict[str, Any]:
         return dict(
@@ -136,7 +140,16 @@ class VideoResult:
 
 
 def load_pipeline(path: Path, *, device: str, dtype: torch.dtype, use_safetensors: bool) -> tuple[Any, Any]:
-    """A diffusers text-to-video pipeline from a local model folder (the runtime's loader)."""
+    """A diffusers text-to-video pipeline from a local model folder (the runtime's loader).
+
+    Wan's autoencoder stays in float32 whatever `dtype` the rest takes (what Wan's authors recommend: a bfloat16
+    or float16 decode loses detail); its share of the weights is small.
+    """
+    import torch
+
+    index = files.read_json(path / "model_index.json") if (path / "model_index.json").is_file() else {}
+    if index.get("_class_name", "").startswith("Wan") and dtype != torch.float32:
+        dtype = {"default": dtype, "vae": torch.float32}
     pipeline = image.open_pipeline(
         "DiffusionPipeline", path, dtype=dtype, use_safetensors=use_safetensors, kind="diffusers video pipeline"
     )
@@ -156,6 +169,7 @@ def check_params(params: VideoParams) -> VideoParams:
     """`params` with the quality preset and a seed filled in, or InvalidInputError saying what is allowed."""
     validate.choice("quality", params.quality, QUALITIES)
     params = replace(params, **{k: v for k, v in QUALITIES[params.quality].items() if getattr(params, k) is None})
+    companions.check_decoder(params.decoder)
     if len(params.scenes) > MAX_SCENES:
         raise InvalidInputError(f"There are {len(params.scenes)} scenes; a video has at most {MAX_SCENES}.")
     validate.prompt(params.idea, "idea", allow_empty=True)
@@ -204,18 +218,55 @@ def _check_frames(params: VideoParams) -> VideoParams:
     return params
 
 
-def _own_defaults(checked: VideoParams, given: VideoParams, pipeline: Any) -> VideoParams:
-    """`checked` with a native `pipeline`'s own size and frame count where `given` set none (not the preset's).
+def _own_defaults(checked: VideoParams, given: VideoParams, pipeline: Any, *, frames: int | None) -> VideoParams:
+    """`checked` with a native `pipeline`'s own size and frame count where `given` set none (not the preset's),
+    and with the frame count a pipeline that compresses time needs.
 
-    The size is the UNet's sample size x the VAE's scale factor; the frame count is the default of `num_frames`
-    in the pipeline's ``__call__``, at the preset's fps (when it has no whole-number default, the duration stays).
+    The size is the UNet's sample size x the VAE's scale factor (a transformer pipeline, e.g. Wan: the height and
+    width defaults of its ``__call__``); the frame count is `frames` (the catalog's), else the default of
+    `num_frames` in the ``__call__``, at the fps used (with no whole-number default, the duration stays). A VAE
+    that packs `t` frames into one latent frame (Wan: 4) decodes t * k + 1 frames: the nearest such count is
+    taken, and the duration follows it. Frame sides must be a multiple of `_size_multiple` (Wan: 16).
     """
-    own = pipeline.unet.config.sample_size * pipeline.vae_scale_factor
-    changes: dict[str, Any] = {name: own for name in ("width", "height") if getattr(given, name) is None}
-    frames_default = inspect.signature(pipeline.__call__).parameters["num_frames"].default
+    call = inspect.signature(pipeline.__call__).parameters
+    unet = getattr(pipeline, "unet", None)
+    own = {name: unet.config.sample_size * pipeline.vae_scale_factor if unet else call[name].default for name in SIDES}
+    changes: dict[str, Any] = {name: own[name] for name in SIDES if getattr(given, name) is None}
+    frames_default = frames or call["num_frames"].default
     if given.duration is None and not given.scene_seconds and isinstance(frames_default, int):
         changes["duration"] = frames_default / checked.fps
-    return _check_frames(replace(checked, **changes))
+    params = _check_frames(replace(checked, **changes))
+    temporal = getattr(pipeline, "vae_scale_factor_temporal", None) if unet is None else None
+    if temporal:
+        count = max(0, round((round(params.duration * params.fps) - 1) / temporal)) * temporal + 1
+        params = replace(params, duration=count / params.fps)
+    multiple = _size_multiple(pipeline)
+    for name in SIDES:
+        if (value := getattr(params, name)) % multiple:
+            kind = type(pipeline).__name__
+            raise InvalidInputError(f"{kind} needs a {name} that is a multiple of {multiple}, not {value}.")
+    return params
+
+
+def _size_multiple(pipeline: Any) -> int:
+    """What frame sides must be a multiple of: the VAE's scale x the transformer's patch size (Wan: 8 x 2), else 8."""
+    transformer = getattr(pipeline, "transformer", None)
+    patch = getattr(getattr(transformer, "config", None), "patch_size", None)
+    if patch is None or not hasattr(pipeline, "vae_scale_factor_spatial"):
+        return 8
+    return pipeline.vae_scale_factor_spatial * patch[-1]
+
+
+def defaults(model: str) -> dict[str, Any]:
+    """The catalog's settings for `model`, used where `generate` is given none: a text-to-video entry's width,
+    height, fps, steps, guidance and ``frames`` (its frame count: the duration where none is given); a
+    text-to-image entry's steps and guidance, for a storyboard's pictures (their size stays the quality preset's).
+    Empty for a model not in the catalog. They win over the quality preset, never over a value given."""
+    entry = catalog_entry(model)
+    if entry is None:
+        return {}
+    keep = ("steps", "guidance") if entry.task == image.TASK else (*SIDES, "fps", "steps", "guidance", "frames")
+    return {name: value for name, value in entry.defaults.items() if name in keep}
 
 
 def sample(loaded: VideoModel, params: VideoParams, stages: Stages) -> frames.Footage:
@@ -225,22 +276,22 @@ def sample(loaded: VideoModel, params: VideoParams, stages: Stages) -> frames.Fo
     pipeline = loaded.model
     prompt = (params.scenes or (params.idea.strip(),))[0]
     count = round(params.duration * params.fps)
-    latent_rgb = torch.tensor(image.SD_LATENT_RGB, dtype=torch.float32, device=pipeline.device)
     size = image.ImageParams("", width=params.width, height=params.height)
     image.check_fits(loaded, params.width, params.height, images=count, guidance=params.guidance, unit="frame")
+    companion, decoder = companions.decoder_for(params.decoder, loaded, on_event=stages.on_event)
+    preview = image.previewer(loaded, size, decoder) if stages.on_event is not None else None
     stages.start("sample", f"{count} frames at {params.width}x{params.height}, {params.steps} steps")
 
     def on_step(step: int, latents: torch.Tensor) -> None:
         stages.advance()
-        if stages.on_event is not None and latents.ndim == 5 and latents.shape[1] == len(image.SD_LATENT_RGB):
-            preview = image.latents_to_preview(latents[0, :, count // 2], latent_rgb, size)
-            emit(stages.on_event, Preview(stages.operation, step + 1, preview))
+        if preview is not None and latents.ndim == 5 and latents.shape[1] == len(image.SD_LATENT_RGB):
+            emit(stages.on_event, Preview(stages.operation, step + 1, preview(latents[0, :, count // 2])))
 
     if "callback_on_step_end" in inspect.signature(pipeline.__call__).parameters:
         callback = {"callback_on_step_end": lambda pipe, step, t, tensors: on_step(step, tensors["latents"]) or tensors}
     else:
         callback = {"callback": lambda step, t, latents: on_step(step, latents)}
-    with torch.inference_mode():
+    with torch.inference_mode(), companions.decoding(pipeline, decoder):
         video = pipeline(
             prompt=prompt,
             negative_prompt=params.negative_prompt or None,
@@ -262,7 +313,7 @@ def sample(loaded: VideoModel, params: VideoParams, stages: Stages) -> frames.Fo
         keyframes=[clip[0], clip[len(clip) // 2], clip[-1]],
         labels=["first", "middle", "last"],
         rendered={"keyframes": [], "motion": []},
-        notes={"mode": "native", "text_model": None, "text_revision": None},
+        notes={"mode": "native", "text_model": None, "text_revision": None, **companions.record(companion)},
     )
 
 
@@ -291,6 +342,9 @@ def generate(
     validate.known_keywords(
         params, [name for name in VideoParams.__dataclass_fields__ if name != "idea"], "video parameter"
     )
+    settings = defaults(getattr(model, "repo_id", model))
+    own_frames = settings.pop("frames", None)
+    params = {**settings, **{name: value for name, value in params.items() if value is not None}}
     for name in ("scenes", "scene_seconds", "caption_texts"):
         params[name] = tuple(params.get(name) or ())
     given = VideoParams(idea=prompt or "", **params)
@@ -312,7 +366,7 @@ def generate(
         loaded = runtime.resolve(
             model, task=TASK, load=partial(load_model, device=device, dtype=dtype, on_event=on_event)
         )
-        checked = _own_defaults(checked, given, loaded.model)
+        checked = _own_defaults(checked, given, loaded.model, frames=own_frames)
     frame_count = round(checked.duration * checked.fps)
     plan = (
         {"sample": (checked.steps, "step", frame_count / STEP_FRAMES)}
@@ -380,8 +434,9 @@ def _write(footage: frames.Footage, params: VideoParams, path: Path, stages: Sta
 def call_from(record: manifests.Manifest) -> dict[str, Any]:
     """The arguments of `generate` that render the video of `record` again (the idea, as `prompt`, first)."""
     stored = record.parameters
-    settings = {name: stored[name] for name in VideoParams.__dataclass_fields__ if name != "idea"}
+    settings = {name: stored[name] for name in VideoParams.__dataclass_fields__ if name not in ("idea", "decoder")}
     context = {"device": stored.get("device"), "dtype": image.recorded_dtype(record)}
+    context["decoder"] = companions.recorded(stored)
     return {"prompt": stored["idea"], "model": record.model, **settings, **context}
 
 

@@ -37,6 +37,7 @@ BAD = {
     "03_image_generation.ipynb": ("steps", "four", "steps must be a whole number from 1 to 200, not 'four'."),
     "04_video_generation.ipynb": ("duration", "long", "duration must be a number > 0 and <= 120 seconds, not 'long'."),
     "05_training.ipynb": ("epochs", "three", "epochs must be a whole number >= 1, not 'three'."),
+    "06_compare.ipynb": ("steps", "two", "steps must be a whole number from 1 to 200, not 'two'."),
 }
 
 

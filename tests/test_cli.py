@@ -37,6 +37,7 @@ def test_catalog_json_lists_every_task_with_stable_keys():
     entries = json.loads(result.stdout)
     assert {e["task"] for e in entries} == set(TASKS)
     keys = {"repo_id", "task", "name", "parameters", "size_bytes", "dtype", "license", "description", "chat"}
+    keys |= {"defaults", "latent_family"}  # per-model settings; a companion's latent space
     assert all(set(e) == keys for e in entries)
     text_models = {e["repo_id"] for e in entries if e["task"] == "text-generation"}
     assert {"openai-community/gpt2", "distilbert/distilgpt2", "EleutherAI/gpt-neo-125m"} <= text_models

@@ -39,6 +39,7 @@ def small_parameters(name: str, hub: Hub, models: Path, outputs: Path) -> dict:
             **common, "base_model": TINY_GPT2, "epochs": 2, "eval_every": 5, "lr": 2e-3,
             "data_path": str(NOTEBOOKS / "data" / "sample_stories.txt"),
         },
+        "06_compare.ipynb": {**common, "max_new_tokens": 6, "steps": 1},
     }[name]  # fmt: skip
 
 

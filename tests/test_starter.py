@@ -18,6 +18,7 @@ from creator_kit.store import ModelStore
 
 TASKS = {"local/starter-text": "text-generation", "local/starter-image": "text-to-image"}
 TASKS["local/starter-video"] = "text-to-video"
+TASKS["local/starter-tiny-autoencoder"] = "autoencoder"  # the pictures' companion
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +43,7 @@ def starters(built, tmp_path) -> ModelStore:
     return ModelStore()
 
 
-def test_the_three_starters_are_installed_and_labelled(built):
+def test_the_starters_are_installed_and_labelled(built):
     models_dir, models, events = built
     assert {m.repo_id: m.task for m in models} == TASKS
     assert {m.repo_id: (m.status, m.source) for m in ModelStore(models_dir).installed()} == {
@@ -50,10 +51,7 @@ def test_the_three_starters_are_installed_and_labelled(built):
     }
     assert {m.description for m in models} == {DESCRIPTION}
     assert [(e.completed, e.total) for e in events if isinstance(e, Progress) and e.operation == "starter"] == [
-        (0, 3),
-        (1, 3),
-        (2, 3),
-        (3, 3),
+        (done, len(TASKS)) for done in range(len(TASKS) + 1)
     ]
     built_lines = [
         e.message for e in events if isinstance(e, Log) and e.operation == "starter" and "built in" in e.message
@@ -98,8 +96,8 @@ def test_a_second_call_keeps_them_and_force_builds_them_again(starters):
 
     events.clear()
     rebuilt = build_starters(starters, on_event=events.append, force=True)
-    assert sum("built in" in e.message for e in events if isinstance(e, Log) and e.operation == "starter") == 3
-    assert [m.status for m in rebuilt] == ["starter"] * 3
+    assert sum("built in" in e.message for e in events if isinstance(e, Log) and e.operation == "starter") == len(TASKS)
+    assert [m.status for m in rebuilt] == ["starter"] * len(TASKS)
     # The pictures' random weights are seeded: the same files, so the same content-derived commit.
     assert {m.repo_id: m.commit for m in rebuilt[1:]} == {r: c for r, c in before.items() if r != "local/starter-text"}
 
@@ -113,7 +111,7 @@ def test_cli_lists_the_starters_as_json_and_says_what_they_are(starters, capsys)
     assert cli_main(["models", "starter"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].split() == ["MODEL", "TASK", "STATUS", "ON", "DISK", "COMMIT"]
-    assert [line.split()[0] for line in lines[1:4]] == list(TASKS)
+    assert [line.split()[0] for line in lines[1 : 1 + len(TASKS)]] == list(TASKS)
     assert lines[-1].startswith("These are starter models")
 
 
@@ -126,6 +124,7 @@ def test_choose_models_prefers_downloaded_models_and_builds_only_the_missing_sta
     chosen = choose_models(["text-to-image"], empty, on_event=events.append)
 
     assert chosen == {"text-to-image": "local/starter-image"}
-    assert [m.repo_id for m in empty.installed()] == ["local/starter-image"]  # the text starter was not needed
+    # The text starter was not needed; the pictures' tiny autoencoder comes with the picture starter.
+    assert [m.repo_id for m in empty.installed()] == ["local/starter-image", "local/starter-tiny-autoencoder"]
     notice = next(e.message for e in events if isinstance(e, Log))
     assert "No text-to-image model downloaded: using starter models" in notice and "models download" in notice

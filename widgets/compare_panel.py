@@ -87,7 +87,7 @@ class ComparePanel(Snapshot, BackgroundRun, w.VBox):
             return
         self.error, self.match, self.columns.children = None, None, ()
         self.run_button.disabled, self.working = True, True
-        target = self._play if self.arena_mode.value else self._compare
+        target = self._play if self.arena_mode.value else self._run_comparison
         self._worker = threading.Thread(target=target, args=(prompts, models, seed), daemon=True)
         self._worker.start()
 
@@ -114,7 +114,7 @@ class ComparePanel(Snapshot, BackgroundRun, w.VBox):
         header = "<tr><th>model</th><th>rating</th><th>votes</th><th>won/tied/lost</th></tr>"
         self.board.value = f"<table>{header}{rows}</table>" if standings else ""
 
-    def _compare(self, prompts: list[str], models: list[str], seed: int | None) -> None:
+    def _run_comparison(self, prompts: list[str], models: list[str], seed: int | None) -> None:
         def on_event(event: Event) -> None:
             if isinstance(event, Preview):
                 item = event.value

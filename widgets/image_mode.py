@@ -62,7 +62,7 @@ class ImageMode:
         self.reuse_seed.on_click(
             lambda _: self.results and setattr(self.seed, "value", str(self.results[-1].manifest.seed))
         )
-        self.model.observe(lambda change: self.refresh_schedulers(), "value")
+        self.model.observe(lambda change: self.model_changed(), "value")
         self.controls = w.VBox(
             [
                 self.model,
@@ -78,6 +78,18 @@ class ImageMode:
     def refresh_models(self) -> None:
         """List installed text-to-image models with their status."""
         installed_models(self.model, self.store, TEXT_TO_IMAGE)
+
+    def model_changed(self) -> None:
+        """Offer the new model's schedulers and put its settings in the controls (`image.defaults`: the catalog's
+        for a curated model, else the generic ones)."""
+        self.refresh_schedulers()
+        if not self.model.value:
+            return
+        settings = image.defaults(self.model.value)
+        self.width.value, self.height.value = settings["width"], settings["height"]
+        self.steps.value, self.guidance.value = settings["steps"], settings["guidance"]
+        offered = [name for _, name in self.scheduler.options]
+        self.scheduler.value = settings["scheduler"] if settings["scheduler"] in offered else ""
 
     def refresh_schedulers(self) -> None:
         """Offer the schedulers the selected model can use (read from its files, without loading it)."""

@@ -131,6 +131,7 @@ class ModelBrowser(Snapshot, BackgroundRun, w.VBox):
             if not card.busy:
                 card.set_status("loaded" if repo_id in loaded else model.status)
             card.details.value = f"<small>{human_size(model.size_on_disk)} on disk · commit {model.commit[:12]}</small>"
+            card.show_speed()  # figures measured since the last refresh (`bench.run` refreshes the store)
         for repo_id, card in list(self.cards.items()):
             if repo_id in installed or card.busy:
                 continue

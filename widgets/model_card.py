@@ -15,7 +15,17 @@ from typing import TYPE_CHECKING
 import ipywidgets as w
 from traitlets import Float, Unicode
 
-from creator_kit import CancelledError, CreatorKitError, Eta, Event, Progress, UnsafeWeightsError, human_size, runtime
+from creator_kit import (
+    CancelledError,
+    CreatorKitError,
+    Eta,
+    Event,
+    Progress,
+    UnsafeWeightsError,
+    bench,
+    human_size,
+    runtime,
+)
 from widgets.fields import fill_tooltips
 from widgets.messages import error_message, notebook_terms
 from widgets.style import badge_html, text_html
@@ -41,6 +51,7 @@ class ModelCard(w.VBox):
         self.set_task(task)
         self.details = w.HTML(f"<small>{html.escape(details)}</small>")
         self.about = w.HTML(f"<small><i>{html.escape(description)}</i></small>")
+        self.speed = w.HTML()  # the speed measured here (`creator-kit models bench`), when there is one
         self.badge = w.HTML()
         self.fit = w.HTML()
         self.fit_verdict: str | None = None  # fits, tight or won't fit; "" when unknown (a model never downloaded)
@@ -71,6 +82,7 @@ class ModelCard(w.VBox):
                 w.HBox([self.title, self.badge, self.fit], layout={"flex_flow": "row wrap", "align_items": "center"}),
                 self.details,
                 self.about,
+                self.speed,
                 self.progress,
                 w.HBox(buttons, layout={"flex_flow": "row wrap"}),
                 self.message,
@@ -97,8 +109,18 @@ class ModelCard(w.VBox):
         self.fit_verdict = verdict
         self.fit.value = badge_html(verdict, f"needs {human_size(needed)} of memory, {human_size(available)} free")
 
+    def show_speed(self) -> None:
+        """Show the speed measured on this machine (`bench.here`), if the model is installed and was measured."""
+        try:
+            measured = bench.here(self.repo_id, store=self.browser.store) if self.status in INSTALLED else []
+        except CreatorKitError:
+            measured = []
+        summary = measured[0].summary() if measured else ""
+        self.speed.value = text_html(summary[:1].upper() + summary[1:], small=True)
+
     def _show_status(self) -> None:
         status = self.status
+        self.show_speed()
         self.badge.value = badge_html(status)
         installed = status in INSTALLED
         downloading = status.startswith("downloading")

@@ -57,6 +57,7 @@ class TextMode:
         self.seed = w.Text(description="Seed", placeholder="empty: random")
         self.output = w.Textarea(layout={"width": "auto", "height": "12em"}, disabled=True)
         self.preset.observe(lambda change: self.apply_preset(change["new"]), "value")
+        self.model.observe(lambda change: self.apply_model_defaults(), "value")
         self.controls = w.VBox(
             [
                 self.model,
@@ -81,6 +82,15 @@ class TextMode:
         values = text_params.resolve_params(name, max_new_tokens=length)
         for key, control in self.params.items():
             control.value = getattr(values, key)
+
+    def apply_model_defaults(self) -> None:
+        """Put the selected model's catalog settings the preset leaves unset in the controls (a chat model's longer
+        answers; `text_params.with_model_defaults`); the length goes back to the generic one for other models."""
+        own = text_params.with_model_defaults(self.model.value, self.preset.value, {})
+        own.setdefault("max_new_tokens", text_params.GenerationParams().max_new_tokens)
+        for key, value in own.items():
+            if key in self.params:
+                self.params[key].value = value
 
     def request(self) -> dict[str, Any]:
         """The engine call's arguments, read from the controls."""

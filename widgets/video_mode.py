@@ -80,7 +80,17 @@ class VideoMode:
                 w.HBox([self.width, self.height]),
             ]
         )
+        self.model.observe(lambda change: self.model_changed(), "value")
         self.refresh_models()
+
+    def model_changed(self) -> None:
+        """Put the selected model's catalog settings (`video.defaults`) in the controls: a text-to-video model's
+        size, fps and length (its frame count at its fps); auto (the quality's) where it has none."""
+        settings = video.defaults(self.model.value) if self.model.value else {}
+        self.width.value, self.height.value = settings.get("width"), settings.get("height")
+        self.fps.value = settings.get("fps")
+        if "frames" in settings and "fps" in settings:
+            self.duration.value = settings["frames"] / settings["fps"]
 
     def refresh_models(self) -> None:
         """List installed video and image models, and text models for writing scenes."""

@@ -1,0 +1,244 @@
+"""int8 and converted text models: speed on GPT-2 124M shapes and quality on the trained starter model, in one run.
+
+Speed: GPT-2 124M (its real config, random weights), greedy decoding of `--tokens` new tokens after a
+20-token prompt, torch on `--threads` threads, every method timed `--repeats` times in alternating
+rounds. Methods: float32; torch.ao dynamic int8 (`runtime.quantize_int8`, Creator Kit's quantize="int8");
+torchao Int8DynamicActivationInt8Weight and Int8WeightOnly, eager and with torch.compile; and the
+converted variants (`creator_kit.convert`): OpenVINO, OpenVINO with NNCF int8 weights, ONNX Runtime,
+ONNX Runtime with dynamic int8. Quality: greedy-token agreement with float32 on the starter text
+model (trained on this machine), over several prompts.
+
+    .venv/bin/python benchmarks/bench_quantize.py [--tokens 64] [--repeats 3] [--no-compile] [--no-write]
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import os
+import platform
+import statistics
+import tempfile
+import time
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+
+# Torch's idle OpenMP workers would spin while OpenVINO or ONNX Runtime compute (and the reverse), which on a
+# 2-core machine slows whichever runs by several times: every method then waits passively.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import torch
+from results_file import RESULTS, write_section
+from transformers import GPT2Config, GPT2LMHeadModel
+
+from creator_kit import ModelStore, convert, runtime
+from creator_kit.starter import build_starters
+from creator_kit.text import load_causal_lm
+from creator_kit.variant_model import VariantLM
+
+SECTION = "## int8 and converted text models"
+SECTION_UNET = "## int8 for a diffusion UNet"
+PROMPTS = ["Once upon a time", "The old man walked", "In the morning the children", "She opened the door and"]
+
+
+def variant(model: torch.nn.Module, backend: str, int8: bool, folder: Path) -> VariantLM:
+    """`model` converted the way `convert.convert` does it, without a store."""
+    folder.mkdir(parents=True)
+    program, shape = convert.export_step(model)
+    (convert._to_openvino if backend == "openvino" else convert._to_onnx)(program, folder, int8)
+    if backend == "onnx" and int8:  # measured, not offered by `convert`: ONNX Runtime's own dynamic int8
+        from onnxruntime.quantization import QuantType, quantize_dynamic
+
+        graph = folder / convert.GRAPH_FILES["onnx"]
+        quantize_dynamic(graph, graph, weight_type=QuantType.QInt8)
+    about = {"backend": backend, "int8": int8, **shape}
+    (folder / convert.VARIANT_FILE).write_text(json.dumps(about), encoding="utf-8")
+    return VariantLM(model.config, folder / convert.GRAPH_FILES[backend], about)
+
+
+def torchao(model: torch.nn.Module, kind: str, compiled: bool) -> torch.nn.Module:
+    from torchao.quantization import Int8DynamicActivationInt8WeightConfig, Int8WeightOnlyConfig, quantize_
+
+    config = Int8DynamicActivationInt8WeightConfig() if kind == "dynamic" else Int8WeightOnlyConfig()
+    quantize_(runtime.as_linear(model), config)
+    if compiled:
+        model.forward = torch.compile(model.forward, dynamic=True)
+    return model
+
+
+def methods(base: torch.nn.Module, scratch: Path, compile_too: bool) -> dict[str, Callable[[], torch.nn.Module]]:
+    """Each method's name and how to make its model from a copy of `base`."""
+    made: dict[str, Callable[[], torch.nn.Module]] = {
+        "float32": lambda: base,
+        "torch.ao dynamic int8": lambda: runtime.quantize_int8(copy.deepcopy(base)),
+        "torchao int8 dynamic (eager)": lambda: torchao(copy.deepcopy(base), "dynamic", False),
+        "torchao int8 weight-only (eager)": lambda: torchao(copy.deepcopy(base), "weight", False),
+    }
+    if compile_too:
+        made["torchao int8 dynamic + compile"] = lambda: torchao(copy.deepcopy(base), "dynamic", True)
+        made["torchao int8 weight-only + compile"] = lambda: torchao(copy.deepcopy(base), "weight", True)
+    for backend in convert.BACKENDS:
+        for int8 in (False, True):
+            name = f"{backend}{' int8' if int8 else ''}"
+            made[name] = lambda b=backend, q=int8, n=name: variant(base, b, q, scratch / n.replace(" ", "-"))
+    return made
+
+
+def greedy(model: torch.nn.Module, ids: torch.Tensor, tokens: int) -> torch.Tensor:
+    with torch.inference_mode(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        out = model.generate(
+            ids, attention_mask=torch.ones_like(ids), max_new_tokens=tokens, min_new_tokens=tokens, do_sample=False
+        )
+    return out[0, ids.shape[1] :]
+
+
+def speed(args: argparse.Namespace, scratch: Path) -> list[dict]:
+    torch.manual_seed(0)
+    base = GPT2LMHeadModel(GPT2Config()).eval()
+    base.generation_config.pad_token_id = base.config.eos_token_id
+    ids = torch.randint(0, 50000, (1, 20))
+    rows, models = {}, {}
+    for name, make in methods(base, scratch, args.compile).items():
+        start = time.perf_counter()
+        models[name] = make()
+        greedy(models[name], ids, 4)  # warm-up (and compilation)
+        rows[name] = {"method": name, "prepare_s": time.perf_counter() - start, "rates": []}
+        print(f"{name}: ready in {rows[name]['prepare_s']:.1f} s", flush=True)
+    for _ in range(args.repeats):
+        for name, model in models.items():
+            start = time.perf_counter()
+            greedy(model, ids, args.tokens)
+            rows[name]["rates"].append(args.tokens / (time.perf_counter() - start))
+    reference = statistics.median(rows["float32"]["rates"])
+    for row in rows.values():
+        row["tokens_per_s"] = statistics.median(row.pop("rates"))
+        row["ratio"] = row["tokens_per_s"] / reference
+        print(f"{row['method']}: {row['tokens_per_s']:.1f} tokens/s ({row['ratio']:.2f}x)", flush=True)
+    return list(rows.values())
+
+
+def quality(args: argparse.Namespace, scratch: Path) -> dict[str, float]:
+    """Share of greedy tokens equal to float32's, per method, on the trained starter text model."""
+    store = ModelStore(scratch / "models")
+    starter = build_starters(store, tasks=["text-generation"])[0]
+    base, tokenizer = load_causal_lm(Path(starter.path), device="cpu", dtype=torch.float32, use_safetensors=True)
+    prompts = [tokenizer(p, return_tensors="pt")["input_ids"] for p in PROMPTS]
+    reference = [greedy(base, ids, args.tokens) for ids in prompts]
+    agreement = {}
+    for name, make in methods(base, scratch / "quality", compile_too=False).items():
+        model = make()
+        same = [greedy(model, ids, args.tokens) == ref for ids, ref in zip(prompts, reference, strict=True)]
+        agreement[name] = statistics.mean(match.float().mean().item() for match in same)
+    return agreement
+
+
+def unet(args: argparse.Namespace) -> list[dict]:
+    """One UNet step (batch 2, as with guidance) of a small SD-shaped UNet at 512x512: float32 against int8."""
+    from diffusers import UNet2DConditionModel
+
+    torch.manual_seed(0)
+    shape = {"block_out_channels": (128, 256, 512, 512), "cross_attention_dim": 768, "attention_head_dim": 8}
+    base = UNet2DConditionModel(sample_size=64, **shape).eval()
+    inputs = (torch.randn(2, 4, 64, 64), torch.tensor([500, 500]), torch.randn(2, 77, 768))
+    bf16 = tuple(t.to(torch.bfloat16) if t.is_floating_point() else t for t in inputs)
+    made = {
+        "float32": lambda: base,
+        "bfloat16 (Creator Kit's default on this CPU)": lambda: copy.deepcopy(base).to(torch.bfloat16),
+        "torch.ao dynamic int8": lambda: runtime.quantize_int8(copy.deepcopy(base)),
+        "torchao int8 dynamic (eager)": lambda: torchao(copy.deepcopy(base), "dynamic", False),
+    }
+    if args.compile:
+        made["torchao int8 dynamic + compile"] = lambda: torchao(copy.deepcopy(base), "dynamic", True)
+    models, rows = {}, {}
+    with torch.inference_mode():
+        for name, make in made.items():
+            start = time.perf_counter()
+            models[name] = make()
+            models[name](*(bf16 if name.startswith("bfloat16") else inputs))
+            rows[name] = {"method": name, "prepare_s": time.perf_counter() - start, "times": []}
+            print(f"UNet {name}: ready in {rows[name]['prepare_s']:.1f} s", flush=True)
+        for _ in range(args.repeats):
+            for name, model in models.items():
+                start = time.perf_counter()
+                model(*(bf16 if name.startswith("bfloat16") else inputs))
+                rows[name]["times"].append(time.perf_counter() - start)
+    for row in rows.values():
+        row["step_s"] = statistics.median(row.pop("times"))
+        row["ratio"] = rows["float32"]["step_s"] / row["step_s"]
+        print(f"UNet {row['method']}: {row['step_s']:.2f} s per step ({row['ratio']:.2f}x)", flush=True)
+    return list(rows.values())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tokens", type=int, default=64)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--no-compile", dest="compile", action="store_false", help="skip the torch.compile methods")
+    parser.add_argument("--no-text", dest="text", action="store_false", help="skip the text part")
+    parser.add_argument("--no-unet", dest="unet", action="store_false", help="skip the diffusion UNet part")
+    parser.add_argument("--no-write", action="store_true", help="print only, leave RESULTS.md alone")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    sections = []
+    if args.text:
+        with tempfile.TemporaryDirectory() as scratch:
+            rows = speed(args, Path(scratch))
+            agreement = quality(args, Path(scratch))
+        sections.append(text_section(args, rows, agreement))
+    if args.unet:
+        sections.append(unet_section(args, unet(args)))
+    for section in sections:
+        print(section)
+        if not args.no_write:
+            write_section(section, RESULTS)
+
+
+def text_section(args: argparse.Namespace, rows: list[dict], agreement: dict[str, float]) -> str:
+    versions = {name: convert.importlib.metadata.version(name) for name in ("torch", "torchao", "openvino", "nncf")}
+    versions.update(onnxruntime=convert.importlib.metadata.version("onnxruntime"))
+    return "\n".join(
+        [
+            SECTION,
+            "",
+            f"GPT-2 124M shapes (random weights), greedy, 20-token prompt, {args.tokens} new tokens, "
+            f"{args.threads} threads, median of {args.repeats} alternating rounds; {platform.processor() or 'CPU'}. "
+            "prepare s: conversion or quantization, plus a 4-token warm-up (compilation included). Agreement: "
+            f"share of {args.tokens} greedy tokens equal to float32's on the trained starter text model, "
+            f"{len(PROMPTS)} prompts (compiled methods: not run, same weights as eager). "
+            f"Versions: {', '.join(f'{k} {v}' for k, v in versions.items())}.",
+            "",
+            "| method | tokens/s | vs float32 | prepare s | greedy agreement (starter) |",
+            "|---|---|---|---|---|",
+            *(
+                f"| {r['method']} | {r['tokens_per_s']:.1f} | {r['ratio']:.2f}x | {r['prepare_s']:.1f} | "
+                f"{agreement.get(r['method'], float('nan')):.3f} |"
+                for r in rows
+            ),
+            "",
+        ]
+    )
+
+
+def unet_section(args: argparse.Namespace, rows: list[dict]) -> str:
+    return "\n".join(
+        [
+            SECTION_UNET,
+            "",
+            "One step of a UNet2DConditionModel with block_out_channels (128, 256, 512, 512) at 512x512 (64x64 "
+            f"latents, batch 2 as with guidance), random weights, {args.threads} threads, median of {args.repeats} "
+            "alternating rounds; int8 quantizes its Linear layers (attention and projections).",
+            "",
+            "| method | s per step | speed vs float32 | prepare s |",
+            "|---|---|---|---|",
+            *(f"| {r['method']} | {r['step_s']:.2f} | {r['ratio']:.2f}x | {r['prepare_s']:.1f} |" for r in rows),
+            "",
+        ]
+    )
+
+
+if __name__ == "__main__":
+    main()
