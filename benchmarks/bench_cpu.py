@@ -222,10 +222,12 @@ def raw_diffusers(workload: Workload, folder: Path) -> Callable[[], int]:
 
 def creator_kit_image(workload: Workload, folder: Path, dtype: str | None = None, **params: Any) -> Callable[[], int]:
     """`image.generate` on the registered model (`dtype` None: Creator Kit's default here)."""
-    from creator_kit import image
+    from creator_kit import companions, image
 
     loaded = image.load_model(workload.repo_id, dtype=dtype)
     settings = dict(workload.settings, seed=SEED, **params)
+    if "decoder" in params:
+        companions.decoder_for(params["decoder"], loaded)  # the companion loads with its model, not in the call
     return lambda: len(image.generate(PROMPT, model=loaded, previews=False, **settings).images)
 
 
@@ -262,10 +264,12 @@ METHODS: dict[str, dict[str, Callable[..., Callable[[], int]]]] = {
         "raw diffusers, float32": raw_diffusers,
         "image.generate, default": creator_kit_image,
         "image.generate, dtype='float32'": partial(creator_kit_image, dtype="float32"),
+        "image.generate, decoder='tiny' (fastest path)": partial(creator_kit_image, decoder="tiny"),
     },
     "turbo": {
         "raw diffusers, float32": raw_diffusers,
         "image.generate, default": creator_kit_image,
+        "image.generate, decoder='tiny' (fastest path)": partial(creator_kit_image, decoder="tiny"),
     },
     "gpt2": {
         "raw transformers, float32": raw_transformers,
@@ -273,6 +277,17 @@ METHODS: dict[str, dict[str, Callable[..., Callable[[], int]]]] = {
         "text.generate, quantize='int8' (fastest text path)": partial(creator_kit_text, quantize="int8"),
     },
 }
+
+
+def register_tiny_autoencoder(models_dir: Path, folder: Path, quick: bool) -> None:
+    """The fastest image path's companion: an AutoencoderTiny of TAESD's shape, random weights (quick: the tiny
+    pipelines' 2x one)."""
+    from creator_kit.store import ModelStore
+    from creator_kit.tiny import build_tiny_autoencoder
+
+    build_tiny_autoencoder(folder, levels=2 if quick else None)
+    ModelStore(models_dir).register_local("bench-taesd", folder, task="autoencoder", metadata={"latent_family": "sd"})
+    shutil.rmtree(folder)
 
 
 # ---------------------------------------------------------------------------------------------- one run (a process)
@@ -458,6 +473,7 @@ def main() -> int:
     runs: dict[str, dict[str, list[dict[str, Any]]]] = {}
     with tempfile.TemporaryDirectory(prefix="bench-cpu-") as scratch:
         models_dir = Path(scratch) / "models"
+        register_tiny_autoencoder(models_dir, Path(scratch) / "taesd", args.quick)
         for name in args.only:
             workload, build = WORKLOADS[name], Path(scratch) / name
             workload.build(build, args.quick)

@@ -8,7 +8,11 @@ converted variants (`creator_kit.convert`): OpenVINO, OpenVINO with NNCF int8 we
 ONNX Runtime with dynamic int8. Quality: greedy-token agreement with float32 on the starter text
 model (trained on this machine), over several prompts.
 
-    .venv/bin/python benchmarks/bench_quantize.py [--tokens 64] [--repeats 3] [--no-compile] [--no-write]
+    .venv/bin/python benchmarks/bench_quantize.py [--tokens 64] [--repeats 3] [--no-compile] [--no-text] [--no-unet]
+
+Needs the openvino and onnx extras, and two packages measured here that are no dependency: nncf and torchao
+(``pip install --target DIR torchao`` and PYTHONPATH=DIR: installed in the venv, torchao's import notices
+reach every command's stderr).
 """
 
 from __future__ import annotations
@@ -44,18 +48,29 @@ PROMPTS = ["Once upon a time", "The old man walked", "In the morning the childre
 
 
 def variant(model: torch.nn.Module, backend: str, int8: bool, folder: Path) -> VariantLM:
-    """`model` converted the way `convert.convert` does it, without a store."""
+    """`model` converted the way `convert.convert` does it, without a store; int8 (measured, not offered there):
+    NNCF's int8 weights for OpenVINO, ONNX Runtime's dynamic int8 for ONNX."""
     folder.mkdir(parents=True)
     program, shape = convert.export_step(model)
-    (convert._to_openvino if backend == "openvino" else convert._to_onnx)(program, folder, int8)
-    if backend == "onnx" and int8:  # measured, not offered by `convert`: ONNX Runtime's own dynamic int8
+    (convert._to_openvino if backend == "openvino" else convert._to_onnx)(program, folder)
+    graph = folder / convert.GRAPH_FILES[backend]
+    if int8 and backend == "openvino":
+        import openvino
+
+        with convert._no_telemetry():
+            import nncf
+
+            weights = graph.with_suffix(".weights")
+            compressed = nncf.compress_weights(openvino.Core().read_model(graph, weights))
+            openvino.save_model(compressed, graph, compress_to_fp16=False)
+            graph.with_suffix(".bin").replace(weights)
+    elif int8:
         from onnxruntime.quantization import QuantType, quantize_dynamic
 
-        graph = folder / convert.GRAPH_FILES["onnx"]
         quantize_dynamic(graph, graph, weight_type=QuantType.QInt8)
     about = {"backend": backend, "int8": int8, **shape}
     (folder / convert.VARIANT_FILE).write_text(json.dumps(about), encoding="utf-8")
-    return VariantLM(model.config, folder / convert.GRAPH_FILES[backend], about)
+    return VariantLM(model.config, graph, about)
 
 
 def torchao(model: torch.nn.Module, kind: str, compiled: bool) -> torch.nn.Module:

@@ -147,7 +147,7 @@ def here(repo_id: str, *, store: ModelStore | None = None) -> list[BenchResult]:
         return []
     commit = store.get(repo_id).commit
     found = [r for r in _read(path) if r.commit == commit and _is_here(r.machine)]
-    return sorted(found, key=lambda r: r.measured_at, reverse=True)
+    return sorted(found, key=lambda r: r.measured_at)[::-1]  # the same second: the one stored last first
 
 
 def machine(device: str) -> dict[str, Any]:

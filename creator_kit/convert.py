@@ -1,12 +1,13 @@
-"""Converted variants of text models: OpenVINO or ONNX Runtime graphs, float or int8, each its own model.
+"""Converted variants of text models: OpenVINO or ONNX Runtime graphs, each its own model in the store.
 
-    convert("local/starter-text", to="openvino", int8=True)   # registers local/starter-text-openvino-int8
-    text.generate("Once upon a time", model="local/starter-text-openvino-int8")
+    convert("local/starter-text", to="onnx")   # registers local/starter-text-onnx
+    text.generate("Once upon a time", model="local/starter-text-onnx")
 
 A variant holds one decoding step of the model exported with `torch.export` (the key/value cache as
-plain tensors), converted by `openvino.convert_model` (int8: `nncf.compress_weights`, int8 weights)
-or by `torch.onnx.export` (float only: ONNX Runtime's dynamic int8 measured no faster than torch's
-int8), beside the source's tokenizer and config and a `VARIANT_FILE` naming its source, revision,
+plain tensors), converted by `openvino.convert_model` or `torch.onnx.export`, in float32: int8
+variants (NNCF int8 weights, ONNX Runtime dynamic int8) were not reliably faster than torch's own
+``quantize="int8"`` (benchmarks/bench_quantize.py), so they are not offered. Beside the graph: the source's
+tokenizer and config and a `VARIANT_FILE` naming its source, revision,
 tools and options. It loads as a transformers `GenerationMixin` model, so every generation setting
 works on it as on the source.
 optimum-intel and optimum-onnx are not used: they pin transformers below 5.6 and 4.58.
@@ -33,7 +34,7 @@ from creator_kit.store import LOCAL_NAMESPACE, ModelStore
 OPERATION = "convert"
 BACKENDS = ("openvino", "onnx")
 #: The packages each backend needs (the extra of the same name installs them).
-PACKAGES = {"openvino": ("openvino", "nncf"), "onnx": ("onnxruntime", "onnx", "onnxscript")}
+PACKAGES = {"openvino": ("openvino",), "onnx": ("onnxruntime", "onnx", "onnxscript")}
 GRAPH_FILES = {"openvino": "model.xml", "onnx": "model.onnx"}
 VARIANT_FILE = "creator_kit_variant.json"
 STAGES = ("load", "export", "convert", "save")
@@ -45,10 +46,10 @@ class MissingExtraError(CreatorKitError):
     exit_code = 3
 
 
-def variant_id(repo_id: str, backend: str, int8: bool = False) -> str:
-    """The store id of `repo_id`'s `backend` variant: ``local/<name>-<backend>[-int8]``."""
+def variant_id(repo_id: str, backend: str) -> str:
+    """The store id of `repo_id`'s `backend` variant: ``local/<name>-<backend>``."""
     check_backend(backend)
-    return f"{LOCAL_NAMESPACE}/{repo_id.split('/')[-1]}-{backend}{'-int8' if int8 else ''}"
+    return f"{LOCAL_NAMESPACE}/{repo_id.split('/')[-1]}-{backend}"
 
 
 def check_backend(backend: str) -> str:
@@ -59,9 +60,10 @@ def check_backend(backend: str) -> str:
 
 def check_offered(backend: str, int8: bool) -> None:
     """InvalidInputError for a variant measured no faster than what it would replace (benchmarks/RESULTS.md)."""
-    if check_backend(backend) == "onnx" and int8:
+    if check_backend(backend) and int8:
         raise InvalidInputError(
-            "ONNX Runtime int8 measured no faster than quantize='int8' on torch: use that, or --to openvino --int8."
+            f"{backend} int8 was not reliably faster than torch's own int8: use quantize='int8' "
+            "(--quantize int8) without a backend."
         )
 
 
@@ -107,7 +109,7 @@ def convert(
         )
     if is_variant(Path(source.path)):
         raise InvalidInputError(f"{repo_id} is already a converted model: convert its source instead.")
-    target = variant_id(source.repo_id, to, int8)
+    target = variant_id(source.repo_id, to)
     if store.is_installed(target) and not overwrite:
         raise InvalidInputError(f"{target} already exists: pass overwrite=True (--overwrite) to make it again.")
     store.require_writable()
@@ -125,12 +127,12 @@ def convert(
             stage("export")
             program, shape = export_step(model)
             stage("convert")
-            tools = (_to_openvino if to == "openvino" else _to_onnx)(program, folder, int8)
+            tools = (_to_openvino if to == "openvino" else _to_onnx)(program, folder)
         stage("save")
         tokenizer.save_pretrained(folder)
         model.config.save_pretrained(folder)
         model.generation_config.save_pretrained(folder)
-        about = {"backend": to, "int8": int8, "source": source.repo_id, "revision": source.commit, **shape}
+        about = {"backend": to, "source": source.repo_id, "revision": source.commit, **shape}
         about["tools"] = {name: importlib.metadata.version(name) for name in ("torch", "transformers", *tools)}
         (folder / VARIANT_FILE).write_text(json.dumps(about, indent=2), encoding="utf-8")
         record = manifests.Manifest(
@@ -141,7 +143,7 @@ def convert(
             folder,
             task=TEXT_GENERATION,
             source="custom",
-            description=f"{source.repo_id} converted to {to}{' with int8 weights' if int8 else ''}",
+            description=f"{source.repo_id} converted to {to}",
             metadata={"manifest": record.to_dict(), "conversion": about},
         )
     emit(on_event, Done(OPERATION, converted))
@@ -181,23 +183,18 @@ def export_step(model: Any) -> tuple[Any, dict[str, int]]:
     return program, {"layers": layers, "heads": heads, "head_dim": head_dim}
 
 
-def _to_openvino(program: Any, folder: Path, int8: bool) -> tuple[str, ...]:
+def _to_openvino(program: Any, folder: Path) -> tuple[str, ...]:
     with _no_telemetry():
         import openvino
 
-        graph = openvino.convert_model(program)
-        if int8:
-            import nncf
-
-            graph = nncf.compress_weights(graph)
         path = folder / GRAPH_FILES["openvino"]
-        openvino.save_model(graph, path, compress_to_fp16=False)
+        openvino.save_model(openvino.convert_model(program), path, compress_to_fp16=False)
         # Its own suffix: .bin is what the store refuses as possible pickle weights, and these are raw tensors.
         path.with_suffix(".bin").rename(path.with_suffix(".weights"))
-    return ("openvino", "nncf") if int8 else ("openvino",)
+    return ("openvino",)
 
 
-def _to_onnx(program: Any, folder: Path, int8: bool) -> tuple[str, ...]:
+def _to_onnx(program: Any, folder: Path) -> tuple[str, ...]:
     import torch
 
     torch.onnx.export(program, dynamo=True, verbose=False).save(folder / GRAPH_FILES["onnx"])
@@ -261,14 +258,12 @@ def source_of(installed: Any) -> str | None:
     return conversion["source"] if conversion else None
 
 
-def require_variant(store: ModelStore, repo_id: str, backend: str, int8: bool) -> str:
+def require_variant(store: ModelStore, repo_id: str, backend: str, int8: bool = False) -> str:
     """The installed `backend` variant of `repo_id`, or ModelNotInstalledError with the command that makes it."""
     check_offered(backend, int8)
-    target = variant_id(repo_id, backend, int8)
+    target = variant_id(repo_id, backend)
     if not store.is_installed(target):
-        flag = " --int8" if int8 else ""
         raise ModelNotInstalledError(
-            f"{repo_id} has no {backend}{flag.replace(' --', ' ')} variant: run "
-            f"`creator-kit models convert {repo_id} --to {backend}{flag}`."
+            f"{repo_id} has no {backend} variant: run `creator-kit models convert {repo_id} --to {backend}`."
         )
     return target

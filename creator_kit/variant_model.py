@@ -16,6 +16,9 @@ from transformers import DynamicCache, GenerationConfig, GenerationMixin, Pretra
 from transformers.cache_utils import DynamicLayer
 from transformers.modeling_outputs import CausalLMOutputWithPast
 
+#: What transformers calls the key/value cache in model calls and outputs ("past_key_values" before 5.2x).
+_CACHE_FIELD = "cache" if "cache" in CausalLMOutputWithPast.__dataclass_fields__ else "past_key_values"
+
 
 class _Layer(DynamicLayer):
     """A cache layer holding given tensors, whose length stays symbolic under export."""
@@ -38,7 +41,7 @@ class Step(torch.nn.Module):
     def forward(self, input_ids: torch.Tensor, *past: torch.Tensor) -> tuple[torch.Tensor, ...]:
         cache = DynamicCache()
         cache.layers = [_Layer(k, v) for k, v in zip(past[0::2], past[1::2], strict=True)]
-        out = self.model(input_ids=input_ids, past_key_values=cache, use_cache=True)
+        out = self.model(input_ids=input_ids, use_cache=True, **{_CACHE_FIELD: cache})
         return (out.logits[:, -1, :], *(t for layer in cache.layers for t in (layer.keys, layer.values)))
 
 
@@ -67,9 +70,13 @@ class VariantLM(PreTrainedModel, GenerationMixin):
         return torch.float32
 
     def forward(
-        self, input_ids: torch.Tensor, past_key_values: DynamicCache | None = None, **kwargs: Any
+        self,
+        input_ids: torch.Tensor,
+        cache: DynamicCache | None = None,
+        past_key_values: DynamicCache | None = None,  # the cache's name before transformers 5.2x
+        **kwargs: Any,
     ) -> CausalLMOutputWithPast:
-        cache = past_key_values if past_key_values is not None else DynamicCache()
+        cache = cache if cache is not None else past_key_values if past_key_values is not None else DynamicCache()
         if cache.get_seq_length() > 0:
             past = [t.numpy() for layer in cache.layers for t in (layer.keys, layer.values)]
         else:
@@ -78,14 +85,13 @@ class VariantLM(PreTrainedModel, GenerationMixin):
         logits, *present = self._run([input_ids.numpy(), *past])
         tensors = [torch.from_numpy(t) for t in present]
         cache.layers = [_Layer(k, v) for k, v in zip(tensors[0::2], tensors[1::2], strict=True)]
-        return CausalLMOutputWithPast(logits=torch.from_numpy(logits)[:, None, :], past_key_values=cache)
+        return CausalLMOutputWithPast(logits=torch.from_numpy(logits)[:, None, :], **{_CACHE_FIELD: cache})
 
 
 def _openvino(graph: Path) -> Any:
     import openvino
 
-    # float32 activations: OpenVINO's default on CPUs with AMX / AVX512-BF16 is bfloat16, which changed a third of
-    # the greedy tokens of the starter text model (benchmarks/RESULTS.md).
+    # float32: OpenVINO's default on CPUs with AMX / AVX512-BF16 is bfloat16, whose tokens differ from the source's.
     settings = {
         "INFERENCE_NUM_THREADS": torch.get_num_threads(),
         "PERFORMANCE_HINT": "LATENCY",

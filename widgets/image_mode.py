@@ -23,7 +23,7 @@ from creator_kit import (
     validate,
 )
 from widgets.fields import AutoInt
-from widgets.parts import Report, encode, installed_models, parse_seed, set_options, thumbnail
+from widgets.parts import Report, encode, installed_models, on_new_selection, parse_seed, set_options, thumbnail
 
 if TYPE_CHECKING:
     from creator_kit.outputs import Output
@@ -62,7 +62,7 @@ class ImageMode:
         self.reuse_seed.on_click(
             lambda _: self.results and setattr(self.seed, "value", str(self.results[-1].manifest.seed))
         )
-        self.model.observe(lambda change: self.model_changed(), "value")
+        on_new_selection(self.model, lambda _: self.model_changed())
         self.controls = w.VBox(
             [
                 self.model,

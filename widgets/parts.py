@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 from typing import Any, Protocol
 
 import ipywidgets as w
@@ -28,9 +29,30 @@ def set_options(dropdown: w.Dropdown, options: list[tuple[str, Any]]) -> None:
     if tuple(options) == tuple(dropdown.options):
         return  # nothing changed: no flicker of the value through the first option, no observers woken
     current = dropdown.value
-    dropdown.options = options
+    _REPLACING.add(id(dropdown))
+    try:
+        dropdown.options = options  # the value may pass through the first option here: not a selection
+    finally:
+        _REPLACING.discard(id(dropdown))
     values = [value for _, value in options]
     dropdown.value = current if current in values else (values[0] if values else None)
+
+
+_REPLACING: set[int] = set()  # the dropdowns whose options set_options is replacing now
+
+
+def on_new_selection(dropdown: w.Dropdown, apply: Callable[[Any], None]) -> None:
+    """Call `apply(value)` whenever `dropdown` selects another value; a refresh of its options (set_options)
+    that keeps the selection does not count, so controls filled from the selection keep the user's edits."""
+    chosen = [dropdown.value]
+
+    def changed(change: dict[str, Any]) -> None:
+        if id(dropdown) in _REPLACING or change["new"] == chosen[0]:
+            return
+        chosen[0] = change["new"]
+        apply(change["new"])
+
+    dropdown.observe(changed, "value")
 
 
 def installed_models(dropdown: w.Dropdown, store: ModelStore, task: str) -> None:

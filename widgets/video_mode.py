@@ -26,7 +26,7 @@ from creator_kit import (
     video,
 )
 from widgets.fields import LABEL_WIDTH, AutoInt, labelled
-from widgets.parts import Report, encode, model_options, parse_seed, set_options, thumbnail
+from widgets.parts import Report, encode, model_options, on_new_selection, parse_seed, set_options, thumbnail
 
 if TYPE_CHECKING:
     from creator_kit.outputs import Output
@@ -80,7 +80,7 @@ class VideoMode:
                 w.HBox([self.width, self.height]),
             ]
         )
-        self.model.observe(lambda change: self.model_changed(), "value")
+        on_new_selection(self.model, lambda _: self.model_changed())
         self.refresh_models()
 
     def model_changed(self) -> None:
