@@ -10,15 +10,16 @@ model (trained on this machine), over several prompts.
 
     .venv/bin/python benchmarks/bench_quantize.py [--tokens 64] [--repeats 3] [--no-compile] [--no-text] [--no-unet]
 
-Needs the openvino and onnx extras, and two packages measured here that are no dependency: nncf and torchao
+Needs the openvino and onnx extras (the dev install has them), and torchao, measured here but no dependency
 (``pip install --target DIR torchao`` and PYTHONPATH=DIR: installed in the venv, torchao's import notices
-reach every command's stderr).
+reach every command's stderr, since transformers and diffusers import it when present).
 """
 
 from __future__ import annotations
 
 import argparse
 import copy
+import importlib.util
 import json
 import os
 import platform
@@ -48,29 +49,38 @@ PROMPTS = ["Once upon a time", "The old man walked", "In the morning the childre
 
 
 def variant(model: torch.nn.Module, backend: str, int8: bool, folder: Path) -> VariantLM:
-    """`model` converted the way `convert.convert` does it, without a store; int8 (measured, not offered there):
-    NNCF's int8 weights for OpenVINO, ONNX Runtime's dynamic int8 for ONNX."""
+    """`model` converted the way `convert.convert` does it, without a store; int8: NNCF's int8 weights for OpenVINO
+    (as `convert` makes them), ONNX Runtime's dynamic int8 for ONNX (measured, not offered there)."""
     folder.mkdir(parents=True)
     program, shape = convert.export_step(model)
     (convert._to_openvino if backend == "openvino" else convert._to_onnx)(program, folder)
     graph = folder / convert.GRAPH_FILES[backend]
     if int8 and backend == "openvino":
-        import openvino
-
-        with convert._no_telemetry():
-            import nncf
-
-            weights = graph.with_suffix(".weights")
-            compressed = nncf.compress_weights(openvino.Core().read_model(graph, weights))
-            openvino.save_model(compressed, graph, compress_to_fp16=False)
-            graph.with_suffix(".bin").replace(weights)
+        convert.compress_int8(graph)
     elif int8:
         from onnxruntime.quantization import QuantType, quantize_dynamic
 
         quantize_dynamic(graph, graph, weight_type=QuantType.QInt8)
+    model.generation_config.save_pretrained(folder)  # as `convert` keeps it: the variant generates with it
     about = {"backend": backend, "int8": int8, **shape}
     (folder / convert.VARIANT_FILE).write_text(json.dumps(about), encoding="utf-8")
     return VariantLM(model.config, graph, about)
+
+
+#: The torchao methods: name -> (kind, compiled).
+TORCHAO = {
+    "torchao int8 dynamic (eager)": ("dynamic", False),
+    "torchao int8 weight-only (eager)": ("weight", False),
+    "torchao int8 dynamic + compile": ("dynamic", True),
+    "torchao int8 weight-only + compile": ("weight", True),
+}
+
+
+def torchao_found() -> bool:
+    if importlib.util.find_spec("torchao") is None:
+        print("torchao is not importable: its methods are skipped (see this file's docstring)", flush=True)
+        return False
+    return True
 
 
 def torchao(model: torch.nn.Module, kind: str, compiled: bool) -> torch.nn.Module:
@@ -78,8 +88,10 @@ def torchao(model: torch.nn.Module, kind: str, compiled: bool) -> torch.nn.Modul
 
     config = Int8DynamicActivationInt8WeightConfig() if kind == "dynamic" else Int8WeightOnlyConfig()
     quantize_(runtime.as_linear(model), config)
-    if compiled:
-        model.forward = torch.compile(model.forward, dynamic=True)
+    if compiled:  # a static cache: one graph for the prompt, one for each next token (a growing cache recompiles)
+        if hasattr(model, "generation_config"):
+            model.generation_config.cache_implementation = "static"
+        model.forward = torch.compile(model.forward)
     return model
 
 
@@ -88,12 +100,10 @@ def methods(base: torch.nn.Module, scratch: Path, compile_too: bool) -> dict[str
     made: dict[str, Callable[[], torch.nn.Module]] = {
         "float32": lambda: base,
         "torch.ao dynamic int8": lambda: runtime.quantize_int8(copy.deepcopy(base)),
-        "torchao int8 dynamic (eager)": lambda: torchao(copy.deepcopy(base), "dynamic", False),
-        "torchao int8 weight-only (eager)": lambda: torchao(copy.deepcopy(base), "weight", False),
     }
-    if compile_too:
-        made["torchao int8 dynamic + compile"] = lambda: torchao(copy.deepcopy(base), "dynamic", True)
-        made["torchao int8 weight-only + compile"] = lambda: torchao(copy.deepcopy(base), "weight", True)
+    for name, (kind, compiled) in TORCHAO.items() if torchao_found() else ():
+        if compile_too or not compiled:
+            made[name] = lambda k=kind, c=compiled: torchao(copy.deepcopy(base), k, c)
     for backend in convert.BACKENDS:
         for int8 in (False, True):
             name = f"{backend}{' int8' if int8 else ''}"
@@ -119,7 +129,7 @@ def speed(args: argparse.Namespace, scratch: Path) -> list[dict]:
     for name, make in methods(base, scratch, args.compile).items():
         start = time.perf_counter()
         models[name] = make()
-        greedy(models[name], ids, 4)  # warm-up (and compilation)
+        greedy(models[name], ids, args.tokens)  # warm-up at the timed length (a static cache compiles per length)
         rows[name] = {"method": name, "prepare_s": time.perf_counter() - start, "rates": []}
         print(f"{name}: ready in {rows[name]['prepare_s']:.1f} s", flush=True)
     for _ in range(args.repeats):
@@ -135,7 +145,7 @@ def speed(args: argparse.Namespace, scratch: Path) -> list[dict]:
     return list(rows.values())
 
 
-def quality(args: argparse.Namespace, scratch: Path) -> dict[str, float]:
+def quality(args: argparse.Namespace, scratch: Path) -> dict[str, str]:
     """Share of greedy tokens equal to float32's, per method, on the trained starter text model."""
     store = ModelStore(scratch / "models")
     starter = build_starters(store, tasks=["text-generation"])[0]
@@ -145,8 +155,12 @@ def quality(args: argparse.Namespace, scratch: Path) -> dict[str, float]:
     agreement = {}
     for name, make in methods(base, scratch / "quality", compile_too=False).items():
         model = make()
-        same = [greedy(model, ids, args.tokens) == ref for ids, ref in zip(prompts, reference, strict=True)]
-        agreement[name] = statistics.mean(match.float().mean().item() for match in same)
+        try:
+            same = [greedy(model, ids, args.tokens) == ref for ids, ref in zip(prompts, reference, strict=True)]
+        except Exception as error:  # a method that cannot run this model: said in the table
+            agreement[name] = f"fails: {str(error).splitlines()[0][:90]}"
+            continue
+        agreement[name] = f"{statistics.mean(match.float().mean().item() for match in same):.3f}"
     return agreement
 
 
@@ -163,28 +177,57 @@ def unet(args: argparse.Namespace) -> list[dict]:
         "float32": lambda: base,
         "bfloat16 (Creator Kit's default on this CPU)": lambda: copy.deepcopy(base).to(torch.bfloat16),
         "torch.ao dynamic int8": lambda: runtime.quantize_int8(copy.deepcopy(base)),
-        "torchao int8 dynamic (eager)": lambda: torchao(copy.deepcopy(base), "dynamic", False),
     }
     if args.compile:
-        made["torchao int8 dynamic + compile"] = lambda: torchao(copy.deepcopy(base), "dynamic", True)
+        made["bfloat16 + compile"] = lambda: torch.compile(copy.deepcopy(base).to(torch.bfloat16))
+    for precision in ("f32", "bf16"):
+        made[f"openvino, {precision} (static shapes)"] = lambda p=precision: openvino_unet(
+            base, inputs, p, args.threads
+        )
+    for name in ("torchao int8 dynamic (eager)", "torchao int8 dynamic + compile") if torchao_found() else ():
+        kind, compiled = TORCHAO[name]
+        if args.compile or not compiled:
+            made[name] = lambda k=kind, c=compiled: torchao(copy.deepcopy(base), k, c)
     models, rows = {}, {}
     with torch.inference_mode():
         for name, make in made.items():
             start = time.perf_counter()
             models[name] = make()
-            models[name](*(bf16 if name.startswith("bfloat16") else inputs))
+            models[name](*(bf16 if "bfloat16" in name else inputs))
             rows[name] = {"method": name, "prepare_s": time.perf_counter() - start, "times": []}
             print(f"UNet {name}: ready in {rows[name]['prepare_s']:.1f} s", flush=True)
         for _ in range(args.repeats):
             for name, model in models.items():
                 start = time.perf_counter()
-                model(*(bf16 if name.startswith("bfloat16") else inputs))
+                model(*(bf16 if "bfloat16" in name else inputs))
                 rows[name]["times"].append(time.perf_counter() - start)
     for row in rows.values():
         row["step_s"] = statistics.median(row.pop("times"))
         row["ratio"] = rows["float32"]["step_s"] / row["step_s"]
         print(f"UNet {row['method']}: {row['step_s']:.2f} s per step ({row['ratio']:.2f}x)", flush=True)
     return list(rows.values())
+
+
+class _UNetCall(torch.nn.Module):
+    """The UNet as a function of tensors only (what OpenVINO traces)."""
+
+    def __init__(self, unet: torch.nn.Module) -> None:
+        super().__init__()
+        self.unet = unet
+
+    def forward(self, sample: torch.Tensor, timestep: torch.Tensor, text: torch.Tensor) -> torch.Tensor:
+        return self.unet(sample, timestep, text, return_dict=False)[0]
+
+
+def openvino_unet(unet: torch.nn.Module, inputs: tuple, precision: str, threads: int) -> Callable[..., object]:
+    """`unet` converted by `openvino.convert_model` at the shapes of `inputs`, compiled in `precision`."""
+    import openvino
+
+    with convert._no_telemetry():
+        graph = openvino.convert_model(_UNetCall(unet), example_input=inputs, input=[tuple(t.shape) for t in inputs])
+    settings = {"INFERENCE_PRECISION_HINT": precision, "INFERENCE_NUM_THREADS": threads, "PERFORMANCE_HINT": "LATENCY"}
+    compiled = openvino.Core().compile_model(graph, "CPU", settings)
+    return lambda *tensors: compiled([t.numpy() for t in tensors])
 
 
 def main() -> None:
@@ -212,7 +255,7 @@ def main() -> None:
             write_section(section, RESULTS)
 
 
-def text_section(args: argparse.Namespace, rows: list[dict], agreement: dict[str, float]) -> str:
+def text_section(args: argparse.Namespace, rows: list[dict], agreement: dict[str, str]) -> str:
     versions = {name: convert.importlib.metadata.version(name) for name in ("torch", "torchao", "openvino", "nncf")}
     versions.update(onnxruntime=convert.importlib.metadata.version("onnxruntime"))
     return "\n".join(
@@ -221,16 +264,17 @@ def text_section(args: argparse.Namespace, rows: list[dict], agreement: dict[str
             "",
             f"GPT-2 124M shapes (random weights), greedy, 20-token prompt, {args.tokens} new tokens, "
             f"{args.threads} threads, median of {args.repeats} alternating rounds; {platform.processor() or 'CPU'}. "
-            "prepare s: conversion or quantization, plus a 4-token warm-up (compilation included). Agreement: "
+            "prepare s: conversion or quantization, plus a warm-up of the timed length (compilation included; the "
+            "compiled methods use a static cache). Agreement: "
             f"share of {args.tokens} greedy tokens equal to float32's on the trained starter text model, "
-            f"{len(PROMPTS)} prompts (compiled methods: not run, same weights as eager). "
+            f"{len(PROMPTS)} prompts (compiled methods: not run, the same weights as eager). "
             f"Versions: {', '.join(f'{k} {v}' for k, v in versions.items())}.",
             "",
             "| method | tokens/s | vs float32 | prepare s | greedy agreement (starter) |",
             "|---|---|---|---|---|",
             *(
                 f"| {r['method']} | {r['tokens_per_s']:.1f} | {r['ratio']:.2f}x | {r['prepare_s']:.1f} | "
-                f"{agreement.get(r['method'], float('nan')):.3f} |"
+                f"{agreement.get(r['method'], 'not run')} |"
                 for r in rows
             ),
             "",
@@ -245,7 +289,8 @@ def unet_section(args: argparse.Namespace, rows: list[dict]) -> str:
             "",
             "One step of a UNet2DConditionModel with block_out_channels (128, 256, 512, 512) at 512x512 (64x64 "
             f"latents, batch 2 as with guidance), random weights, {args.threads} threads, median of {args.repeats} "
-            "alternating rounds; int8 quantizes its Linear layers (attention and projections).",
+            "alternating rounds; int8 quantizes its Linear layers (attention and projections); OpenVINO runs the UNet "
+            "converted by `openvino.convert_model` at these fixed shapes, in float32 or bfloat16 precision.",
             "",
             "| method | s per step | speed vs float32 | prepare s |",
             "|---|---|---|---|",

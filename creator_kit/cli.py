@@ -87,7 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
     convert = models.add_parser("convert", help="make an OpenVINO or ONNX Runtime variant of a text model")
     convert.add_argument("repo_id", help="an installed text-generation model id")
     convert.add_argument("--to", required=True, help='openvino or onnx (needs pip install "creator-kit[BACKEND]")')
-    convert.add_argument("--int8", action="store_true", help="not offered: no faster than --quantize int8")
+    convert.add_argument("--int8", action="store_true", help="OpenVINO only: int8 weights, the fastest text path here")
     convert.add_argument("--overwrite", action="store_true", help="make the variant again if it exists")
     convert.add_argument("--json", action="store_true")
     convert.set_defaults(handler=commands.cmd_convert)

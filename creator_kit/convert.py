@@ -4,9 +4,10 @@
     text.generate("Once upon a time", model="local/starter-text-onnx")
 
 A variant holds one decoding step of the model exported with `torch.export` (the key/value cache as
-plain tensors), converted by `openvino.convert_model` or `torch.onnx.export`, in float32: int8
-variants (NNCF int8 weights, ONNX Runtime dynamic int8) were not reliably faster than torch's own
-``quantize="int8"`` (benchmarks/bench_quantize.py), so they are not offered. Beside the graph: the source's
+plain tensors), converted by `openvino.convert_model` or `torch.onnx.export`, in float32; with ``int8=True``
+(OpenVINO only) NNCF compresses its weights to int8, the fastest text path measured here
+(benchmarks/bench_quantize.py). ONNX Runtime's dynamic int8 is not offered: no faster than torch's own
+``quantize="int8"``, and it breaks on small vocabularies. Beside the graph: the source's
 tokenizer and config and a `VARIANT_FILE` naming its source, revision,
 tools and options. It loads as a transformers `GenerationMixin` model, so every generation setting
 works on it as on the source.
@@ -34,7 +35,7 @@ from creator_kit.store import LOCAL_NAMESPACE, ModelStore
 OPERATION = "convert"
 BACKENDS = ("openvino", "onnx")
 #: The packages each backend needs (the extra of the same name installs them).
-PACKAGES = {"openvino": ("openvino",), "onnx": ("onnxruntime", "onnx", "onnxscript")}
+PACKAGES = {"openvino": ("openvino", "nncf"), "onnx": ("onnxruntime", "onnx", "onnxscript")}
 GRAPH_FILES = {"openvino": "model.xml", "onnx": "model.onnx"}
 VARIANT_FILE = "creator_kit_variant.json"
 STAGES = ("load", "export", "convert", "save")
@@ -46,10 +47,10 @@ class MissingExtraError(CreatorKitError):
     exit_code = 3
 
 
-def variant_id(repo_id: str, backend: str) -> str:
-    """The store id of `repo_id`'s `backend` variant: ``local/<name>-<backend>``."""
+def variant_id(repo_id: str, backend: str, int8: bool = False) -> str:
+    """The store id of `repo_id`'s `backend` variant: ``local/<name>-<backend>`` (``-int8`` after it for int8)."""
     check_backend(backend)
-    return f"{LOCAL_NAMESPACE}/{repo_id.split('/')[-1]}-{backend}"
+    return f"{LOCAL_NAMESPACE}/{repo_id.split('/')[-1]}-{backend}{'-int8' * int8}"
 
 
 def check_backend(backend: str) -> str:
@@ -60,10 +61,10 @@ def check_backend(backend: str) -> str:
 
 def check_offered(backend: str, int8: bool) -> None:
     """InvalidInputError for a variant measured no faster than what it would replace (benchmarks/RESULTS.md)."""
-    if check_backend(backend) and int8:
+    if check_backend(backend) == "onnx" and int8:
         raise InvalidInputError(
-            f"{backend} int8 was not reliably faster than torch's own int8: use quantize='int8' "
-            "(--quantize int8) without a backend."
+            "onnx int8 is not offered: it was no faster than torch's own int8 (--quantize int8 without a backend); "
+            "the fastest int8 here is --to openvino --int8."
         )
 
 
@@ -109,7 +110,7 @@ def convert(
         )
     if is_variant(Path(source.path)):
         raise InvalidInputError(f"{repo_id} is already a converted model: convert its source instead.")
-    target = variant_id(source.repo_id, to)
+    target = variant_id(source.repo_id, to, int8)
     if store.is_installed(target) and not overwrite:
         raise InvalidInputError(f"{target} already exists: pass overwrite=True (--overwrite) to make it again.")
     store.require_writable()
@@ -128,11 +129,13 @@ def convert(
             program, shape = export_step(model)
             stage("convert")
             tools = (_to_openvino if to == "openvino" else _to_onnx)(program, folder)
+            if int8:
+                tools = (*tools, *compress_int8(folder / GRAPH_FILES[to]))
         stage("save")
         tokenizer.save_pretrained(folder)
         model.config.save_pretrained(folder)
         model.generation_config.save_pretrained(folder)
-        about = {"backend": to, "source": source.repo_id, "revision": source.commit, **shape}
+        about = {"backend": to, "int8": int8, "source": source.repo_id, "revision": source.commit, **shape}
         about["tools"] = {name: importlib.metadata.version(name) for name in ("torch", "transformers", *tools)}
         (folder / VARIANT_FILE).write_text(json.dumps(about, indent=2), encoding="utf-8")
         record = manifests.Manifest(
@@ -143,7 +146,7 @@ def convert(
             folder,
             task=TEXT_GENERATION,
             source="custom",
-            description=f"{source.repo_id} converted to {to}",
+            description=f"{source.repo_id} converted to {to}{' with int8 weights' * int8}",
             metadata={"manifest": record.to_dict(), "conversion": about},
         )
     emit(on_event, Done(OPERATION, converted))
@@ -192,6 +195,20 @@ def _to_openvino(program: Any, folder: Path) -> tuple[str, ...]:
         # Its own suffix: .bin is what the store refuses as possible pickle weights, and these are raw tensors.
         path.with_suffix(".bin").rename(path.with_suffix(".weights"))
     return ("openvino",)
+
+
+def compress_int8(graph: Path) -> tuple[str, ...]:
+    """Rewrite the OpenVINO `graph` with int8 weights (NNCF's weight compression, asymmetric, per channel)."""
+    import openvino
+
+    with _no_telemetry():
+        import nncf
+
+        weights = graph.with_suffix(".weights")
+        compressed = nncf.compress_weights(openvino.Core().read_model(graph, weights))
+        openvino.save_model(compressed, graph, compress_to_fp16=False)
+        graph.with_suffix(".bin").replace(weights)
+    return ("nncf",)
 
 
 def _to_onnx(program: Any, folder: Path) -> tuple[str, ...]:
@@ -261,9 +278,9 @@ def source_of(installed: Any) -> str | None:
 def require_variant(store: ModelStore, repo_id: str, backend: str, int8: bool = False) -> str:
     """The installed `backend` variant of `repo_id`, or ModelNotInstalledError with the command that makes it."""
     check_offered(backend, int8)
-    target = variant_id(repo_id, backend)
+    target = variant_id(repo_id, backend, int8)
     if not store.is_installed(target):
-        raise ModelNotInstalledError(
-            f"{repo_id} has no {backend} variant: run `creator-kit models convert {repo_id} --to {backend}`."
-        )
+        kind, flag = ("int8 ", " --int8") if int8 else ("", "")
+        command = f"creator-kit models convert {repo_id} --to {backend}{flag}"
+        raise ModelNotInstalledError(f"{repo_id} has no {kind}{backend} variant: run `{command}`.")
     return target

@@ -30,6 +30,8 @@ TOKENS = 32
 #: torch.ao int8 (64 tokens, RESULTS.md).
 VARIANT_AGREEMENT = 0.9
 INT8_AGREEMENT = 0.9
+#: OpenVINO with NNCF int8 weights: measured 0.87 over 64 tokens; a broken compression agrees at chance (~0.01).
+OPENVINO_INT8_AGREEMENT = 0.6
 
 
 @pytest.fixture(scope="module")
@@ -118,6 +120,30 @@ def test_cli_converts_to_onnx_and_generates_with_the_backend(starter_store):
     assert agreement(loaded.model, text.load_model(STARTER)) >= VARIANT_AGREEMENT
 
 
+@pytest.mark.slow
+def test_openvino_int8_variant_has_int8_weights_and_generates_close_to_its_source(starter_store):
+    models = str(starter_store.models_dir)
+    made = run_cli("--models-dir", models, "models", "convert", STARTER, "--to", "openvino", "--int8", "--json")
+    assert made.returncode == 0, made.stderr
+    assert "nncf" not in made.stderr.lower() and "compression" not in made.stderr.lower()  # only the stages' bar
+    record = json.loads(made.stdout)
+    assert record["repo_id"] == "local/starter-text-openvino-int8"
+    conversion = record["metadata"]["conversion"]
+    assert conversion["int8"] is True and conversion["tools"]["nncf"]
+    plain = convert.convert(STARTER, to="openvino")
+    int8_weights = (Path(record["path"]) / "model.weights").stat().st_size
+    assert int8_weights < 0.5 * (Path(plain.path) / "model.weights").stat().st_size
+
+    ran = run_cli("--models-dir", models, "generate", "text", "--model", STARTER, "--prompt", "Once upon",
+                  "--backend", "openvino", "--quantize", "int8", "--max-new-tokens", "8", "--json")  # fmt: skip
+    assert ran.returncode == 0, ran.stderr
+    output = json.loads(ran.stdout)
+    assert output["manifest"]["model"] == "local/starter-text-openvino-int8" and output["new_tokens"] > 0
+
+    loaded = text.load_model("local/starter-text-openvino-int8")
+    assert agreement(loaded.model, text.load_model(STARTER)) >= OPENVINO_INT8_AGREEMENT
+
+
 @pytest.mark.slow  # three runs of the command
 def test_cli_refuses_a_missing_model_and_an_unknown_backend(starter_store):
     models = str(starter_store.models_dir)
@@ -125,8 +151,8 @@ def test_cli_refuses_a_missing_model_and_an_unknown_backend(starter_store):
     assert_one_line_error(absent, 3, "local/nothing-here")
     wrong = run_cli("--models-dir", models, "models", "convert", STARTER, "--to", "coreml")
     assert_one_line_error(wrong, 2, "openvino, onnx")
-    slower = run_cli("--models-dir", models, "models", "convert", STARTER, "--to", "openvino", "--int8")
-    assert_one_line_error(slower, 2, "not reliably faster", "--quantize int8")
+    slower = run_cli("--models-dir", models, "models", "convert", STARTER, "--to", "onnx", "--int8")
+    assert_one_line_error(slower, 2, "no faster than torch's own int8", "--to openvino --int8")
 
 
 @pytest.mark.slow

@@ -222,3 +222,25 @@ def test_the_image_panel_shows_the_decoded_previews(companion_store):
     mode.run(request, threading.Event(), lambda message, fraction=None: None)
     _, decoded = _previews()
     assert (mode.output.format, mode.output.value) == ("jpeg", encode(decoded[-1], "JPEG"))  # the last step's
+
+
+def test_the_image_panels_decode_control_drafts_with_the_companion_and_use_all_restores_it(companion_store):
+    import threading
+
+    from widgets.image_mode import ImageMode
+
+    mode = ImageMode(companion_store)
+    mode.model.value, mode.prompt.value, mode.steps.value, mode.seed.value = TINY_SD, "a red boat", 2, "3"
+    assert mode.decoder.value == "full"  # the model's own VAE unless the user picks a draft
+    mode.decoder.value = "tiny"
+    request = mode.request()
+    assert request["decoder"] == "tiny"
+    request.pop("model")
+    draft = mode.run({"model": TINY_SD, **request}, threading.Event(), lambda message, fraction=None: None)
+    expected = image.generate("a red boat", model=TINY_SD, steps=2, seed=3, decoder="tiny")
+    assert draft.manifest.parameters["decoder_model"] == FITS
+    assert draft.image.tobytes() == expected.image.tobytes()
+
+    mode.decoder.value = "full"
+    mode.use_all(draft.manifest, draft.image)
+    assert mode.decoder.value == "tiny"

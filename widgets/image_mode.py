@@ -52,6 +52,16 @@ class ImageMode:
         self.steps = w.BoundedIntText(defaults.steps, min=1, max=image.MAX_STEPS, description="Steps")
         self.guidance = w.FloatSlider(defaults.guidance, min=0.0, max=20.0, step=0.5, description="Guidance")
         self.scheduler = w.Dropdown(description="Scheduler", options=[("model default", "")], value="")
+        self.decoder = w.Dropdown(
+            description="Decode",
+            options=[
+                ("full VAE", "full"),
+                ("tiny autoencoder (fast draft)", "tiny"),
+                ("tiny where installed, else full", "auto"),
+            ],
+            value=defaults.decoder,
+            tooltip="what turns the last step into the picture; a tiny autoencoder (TAESD) is several times faster",
+        )
         self.seed = w.Text(description="Seed", placeholder="empty: random")
         self.dice = w.Button(icon="dice", tooltip="a random seed", layout={"width": "3em"})
         self.reuse_seed = w.Button(description="Reuse seed", tooltip="the seed of the selected result")
@@ -69,7 +79,7 @@ class ImageMode:
                 self.prompt,
                 self.negative_prompt,
                 w.HBox([self.width, self.height, self.steps]),
-                w.HBox([self.guidance, self.scheduler]),
+                w.HBox([self.guidance, self.scheduler, self.decoder]),
                 w.HBox([self.seed, self.dice, self.reuse_seed]),
             ]
         )
@@ -111,6 +121,7 @@ class ImageMode:
             "steps": self.steps.value,
             "guidance": self.guidance.value,
             "scheduler": self.scheduler.value or None,
+            "decoder": self.decoder.value,
             "seed": parse_seed(self.seed.value),
         }
 
@@ -172,6 +183,7 @@ class ImageMode:
         self.refresh_schedulers()
         offered = [name for _, name in self.scheduler.options]
         self.scheduler.value = parameters["scheduler"] if parameters["scheduler"] in offered else ""
+        self.decoder.value = "tiny" if parameters.get("decoder") == "tiny" else "full"
         self.seed.value = str(record.seed)
 
     def _gallery_item(self, picture: Any, record: manifest.Manifest) -> w.VBox:
