@@ -255,6 +255,13 @@ def main() -> None:
             write_section(section, RESULTS)
 
 
+def machine() -> str:
+    """The CPU and its flags of note, as `creator-kit models bench` names them."""
+    from creator_kit.bench import cpu_flags, cpu_name
+
+    return f"{cpu_name()} ({platform.machine()}; {', '.join(cpu_flags()) or 'no flags of note'})"
+
+
 def text_section(args: argparse.Namespace, rows: list[dict], agreement: dict[str, str]) -> str:
     versions = {name: convert.importlib.metadata.version(name) for name in ("torch", "torchao", "openvino", "nncf")}
     versions.update(onnxruntime=convert.importlib.metadata.version("onnxruntime"))
@@ -263,7 +270,7 @@ def text_section(args: argparse.Namespace, rows: list[dict], agreement: dict[str
             SECTION,
             "",
             f"GPT-2 124M shapes (random weights), greedy, 20-token prompt, {args.tokens} new tokens, "
-            f"{args.threads} threads, median of {args.repeats} alternating rounds; {platform.processor() or 'CPU'}. "
+            f"{args.threads} threads, median of {args.repeats} alternating rounds; {machine()}. "
             "prepare s: conversion or quantization, plus a warm-up of the timed length (compilation included; the "
             "compiled methods use a static cache). Agreement: "
             f"share of {args.tokens} greedy tokens equal to float32's on the trained starter text model, "
@@ -288,7 +295,8 @@ def unet_section(args: argparse.Namespace, rows: list[dict]) -> str:
             SECTION_UNET,
             "",
             "One step of a UNet2DConditionModel with block_out_channels (128, 256, 512, 512) at 512x512 (64x64 "
-            f"latents, batch 2 as with guidance), random weights, {args.threads} threads, median of {args.repeats} "
+            f"latents, batch 2 as with guidance), random weights, {args.threads} threads of {machine()}, "
+            f"median of {args.repeats} "
             "alternating rounds; int8 quantizes its Linear layers (attention and projections); OpenVINO runs the UNet "
             "converted by `openvino.convert_model` at these fixed shapes, in float32 or bfloat16 precision.",
             "",
