@@ -27,7 +27,7 @@ import statistics
 import tempfile
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 # Torch's idle OpenMP workers would spin while OpenVINO or ONNX Runtime compute (and the reverse), which on a
@@ -53,14 +53,15 @@ def variant(model: torch.nn.Module, backend: str, int8: bool, folder: Path) -> V
     (as `convert` makes them), ONNX Runtime's dynamic int8 for ONNX (measured, not offered there)."""
     folder.mkdir(parents=True)
     program, shape = convert.export_step(model)
-    (convert._to_openvino if backend == "openvino" else convert._to_onnx)(program, folder)
     graph = folder / convert.GRAPH_FILES[backend]
-    if int8 and backend == "openvino":
-        convert.compress_int8(graph)
-    elif int8:
-        from onnxruntime.quantization import QuantType, quantize_dynamic
+    if backend == "openvino":
+        convert._to_openvino(program, folder, int8)
+    else:
+        convert._to_onnx(program, folder)
+        if int8:
+            from onnxruntime.quantization import QuantType, quantize_dynamic
 
-        quantize_dynamic(graph, graph, weight_type=QuantType.QInt8)
+            quantize_dynamic(graph, graph, weight_type=QuantType.QInt8)
     model.generation_config.save_pretrained(folder)  # as `convert` keeps it: the variant generates with it
     about = {"backend": backend, "int8": int8, **shape}
     (folder / convert.VARIANT_FILE).write_text(json.dumps(about), encoding="utf-8")
@@ -76,11 +77,18 @@ TORCHAO = {
 }
 
 
-def torchao_found() -> bool:
+def torchao_methods(
+    base: torch.nn.Module, names: Iterable[str], compile_too: bool
+) -> dict[str, Callable[[], torch.nn.Module]]:
+    """The torchao methods among `names` (the compiled ones only with `compile_too`); none without torchao."""
     if importlib.util.find_spec("torchao") is None:
         print("torchao is not importable: its methods are skipped (see this file's docstring)", flush=True)
-        return False
-    return True
+        return {}
+    chosen = {name: TORCHAO[name] for name in names if compile_too or not TORCHAO[name][1]}
+    return {
+        name: (lambda k=kind, c=compiled: torchao(copy.deepcopy(base), k, c))
+        for name, (kind, compiled) in chosen.items()
+    }
 
 
 def torchao(model: torch.nn.Module, kind: str, compiled: bool) -> torch.nn.Module:
@@ -101,9 +109,7 @@ def methods(base: torch.nn.Module, scratch: Path, compile_too: bool) -> dict[str
         "float32": lambda: base,
         "torch.ao dynamic int8": lambda: runtime.quantize_int8(copy.deepcopy(base)),
     }
-    for name, (kind, compiled) in TORCHAO.items() if torchao_found() else ():
-        if compile_too or not compiled:
-            made[name] = lambda k=kind, c=compiled: torchao(copy.deepcopy(base), k, c)
+    made.update(torchao_methods(base, TORCHAO, compile_too))
     for backend in convert.BACKENDS:
         for int8 in (False, True):
             name = f"{backend}{' int8' if int8 else ''}"
@@ -184,10 +190,7 @@ def unet(args: argparse.Namespace) -> list[dict]:
         made[f"openvino, {precision} (static shapes)"] = lambda p=precision: openvino_unet(
             base, inputs, p, args.threads
         )
-    for name in ("torchao int8 dynamic (eager)", "torchao int8 dynamic + compile") if torchao_found() else ():
-        kind, compiled = TORCHAO[name]
-        if args.compile or not compiled:
-            made[name] = lambda k=kind, c=compiled: torchao(copy.deepcopy(base), k, c)
+    made.update(torchao_methods(base, ("torchao int8 dynamic (eager)", "torchao int8 dynamic + compile"), args.compile))
     models, rows = {}, {}
     with torch.inference_mode():
         for name, make in made.items():
@@ -263,8 +266,8 @@ def machine() -> str:
 
 
 def text_section(args: argparse.Namespace, rows: list[dict], agreement: dict[str, str]) -> str:
-    versions = {name: convert.importlib.metadata.version(name) for name in ("torch", "torchao", "openvino", "nncf")}
-    versions.update(onnxruntime=convert.importlib.metadata.version("onnxruntime"))
+    tools = ("torch", "torchao", "openvino", "nncf", "onnxruntime")
+    versions = {name: convert.importlib.metadata.version(name) for name in tools if convert._installed(name)}
     return "\n".join(
         [
             SECTION,

@@ -50,7 +50,7 @@ class MissingExtraError(CreatorKitError):
 def variant_id(repo_id: str, backend: str, int8: bool = False) -> str:
     """The store id of `repo_id`'s `backend` variant: ``local/<name>-<backend>`` (``-int8`` after it for int8)."""
     check_backend(backend)
-    return f"{LOCAL_NAMESPACE}/{repo_id.split('/')[-1]}-{backend}{'-int8' * int8}"
+    return f"{LOCAL_NAMESPACE}/{repo_id.split('/')[-1]}-{backend}{'-int8' if int8 else ''}"
 
 
 def check_backend(backend: str) -> str:
@@ -128,9 +128,7 @@ def convert(
             stage("export")
             program, shape = export_step(model)
             stage("convert")
-            tools = (_to_openvino if to == "openvino" else _to_onnx)(program, folder)
-            if int8:
-                tools = (*tools, *compress_int8(folder / GRAPH_FILES[to]))
+            tools = _to_openvino(program, folder, int8) if to == "openvino" else _to_onnx(program, folder)
         stage("save")
         tokenizer.save_pretrained(folder)
         model.config.save_pretrained(folder)
@@ -146,7 +144,7 @@ def convert(
             folder,
             task=TEXT_GENERATION,
             source="custom",
-            description=f"{source.repo_id} converted to {to}{' with int8 weights' * int8}",
+            description=f"{source.repo_id} converted to {to}{' with int8 weights' if int8 else ''}",
             metadata={"manifest": record.to_dict(), "conversion": about},
         )
     emit(on_event, Done(OPERATION, converted))
@@ -186,29 +184,22 @@ def export_step(model: Any) -> tuple[Any, dict[str, int]]:
     return program, {"layers": layers, "heads": heads, "head_dim": head_dim}
 
 
-def _to_openvino(program: Any, folder: Path) -> tuple[str, ...]:
+def _to_openvino(program: Any, folder: Path, int8: bool = False) -> tuple[str, ...]:
+    """`program` as an OpenVINO graph in `folder`; `int8`: its weights compressed to int8 by NNCF (asymmetric, per
+    channel) before it is saved."""
     with _no_telemetry():
         import openvino
 
+        graph = openvino.convert_model(program)
+        if int8:
+            import nncf
+
+            graph = nncf.compress_weights(graph)
         path = folder / GRAPH_FILES["openvino"]
-        openvino.save_model(openvino.convert_model(program), path, compress_to_fp16=False)
+        openvino.save_model(graph, path, compress_to_fp16=False)
         # Its own suffix: .bin is what the store refuses as possible pickle weights, and these are raw tensors.
         path.with_suffix(".bin").rename(path.with_suffix(".weights"))
-    return ("openvino",)
-
-
-def compress_int8(graph: Path) -> tuple[str, ...]:
-    """Rewrite the OpenVINO `graph` with int8 weights (NNCF's weight compression, asymmetric, per channel)."""
-    import openvino
-
-    with _no_telemetry():
-        import nncf
-
-        weights = graph.with_suffix(".weights")
-        compressed = nncf.compress_weights(openvino.Core().read_model(graph, weights))
-        openvino.save_model(compressed, graph, compress_to_fp16=False)
-        graph.with_suffix(".bin").replace(weights)
-    return ("nncf",)
+    return ("openvino", "nncf") if int8 else ("openvino",)
 
 
 def _to_onnx(program: Any, folder: Path) -> tuple[str, ...]:
