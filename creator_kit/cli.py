@@ -84,9 +84,11 @@ def build_parser() -> argparse.ArgumentParser:
     starter.add_argument("--json", action="store_true")
     starter.set_defaults(handler=commands.cmd_starter)
 
-    convert = models.add_parser("convert", help="make an OpenVINO or ONNX Runtime variant of a text model")
-    convert.add_argument("repo_id", help="an installed text-generation model id")
-    convert.add_argument("--to", required=True, help='openvino or onnx (needs pip install "creator-kit[BACKEND]")')
+    convert = models.add_parser("convert", help="make an OpenVINO (or ONNX Runtime) variant of a model")
+    convert.add_argument("repo_id", help="an installed text-generation or text-to-image model id")
+    convert.add_argument(
+        "--to", required=True, help='openvino, or onnx for text (needs pip install "creator-kit[BACKEND]")'
+    )
     convert.add_argument("--int8", action="store_true", help="OpenVINO only: int8 weights, the fastest text path here")
     convert.add_argument("--overwrite", action="store_true", help="make the variant again if it exists")
     convert.add_argument("--json", action="store_true")
@@ -128,6 +130,9 @@ def build_parser() -> argparse.ArgumentParser:
     picture.add_argument("--batch", type=int, help="images to render; image i uses seed + i")
     picture.add_argument("--dtype", choices=DTYPES, help=DTYPE_HELP)
     picture.add_argument("--decoder", help=DECODER_HELP + " (default: full)")
+    picture.add_argument(
+        "--backend", choices=["torch", "openvino"], default="torch", help="run the `models convert` variant"
+    )
     picture.add_argument("--out", required=True, help="the .png to write (a batch adds -1, -2... to the name)")
     picture.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
     picture.add_argument("--json", action="store_true")

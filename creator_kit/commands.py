@@ -200,10 +200,15 @@ def cmd_generate_image(args: argparse.Namespace) -> int:
         "batch": args.batch,
         "decoder": args.decoder,
     }
+    model = args.model
+    if args.backend != "torch":  # the converted variant of --model
+        from creator_kit.convert import require_variant
+
+        model = require_variant(ModelStore(), args.model, args.backend)
     with TqdmReporter(file=sys.stderr) as reporter:
         result = image.generate(
             args.prompt,
-            model=args.model,
+            model=model,
             dtype=args.dtype,
             previews=False,
             on_event=reporter,

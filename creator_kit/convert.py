@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from creator_kit import manifest as manifests
-from creator_kit.catalog import TEXT_GENERATION
+from creator_kit.catalog import TEXT_GENERATION, TEXT_TO_IMAGE, TEXT_TO_VIDEO
 from creator_kit.errors import CreatorKitError, InvalidInputError, ModelNotInstalledError, WrongTaskError
 from creator_kit.events import Done, EventCallback, Progress, emit
 from creator_kit.store import LOCAL_NAMESPACE, ModelStore
@@ -38,7 +38,8 @@ BACKENDS = ("openvino", "onnx")
 PACKAGES = {"openvino": ("openvino", "nncf"), "onnx": ("onnxruntime", "onnx", "onnxscript")}
 GRAPH_FILES = {"openvino": "model.xml", "onnx": "model.onnx"}
 VARIANT_FILE = "creator_kit_variant.json"
-STAGES = ("load", "export", "convert", "save")
+#: The stages of a conversion, by task (one Progress event each).
+STAGES = {TEXT_GENERATION: ("load", "export", "convert", "save"), TEXT_TO_IMAGE: ("load", "unet", "vae", "save")}
 
 
 class MissingExtraError(CreatorKitError):
@@ -59,9 +60,18 @@ def check_backend(backend: str) -> str:
     return backend
 
 
-def check_offered(backend: str, int8: bool) -> None:
-    """InvalidInputError for a variant measured no faster than what it would replace (benchmarks/RESULTS.md)."""
-    if check_backend(backend) == "onnx" and int8:
+def check_offered(backend: str, int8: bool, task: str = TEXT_GENERATION) -> None:
+    """WrongTaskError for a task that does not convert (video), or a picture model to anything but float OpenVINO;
+    InvalidInputError for a variant measured no faster than what it would replace (benchmarks/RESULTS.md)."""
+    if task == TEXT_TO_VIDEO:
+        raise WrongTaskError("Text-to-video models do not convert: text-generation and text-to-image models do.")
+    check_backend(backend)
+    if task == TEXT_TO_IMAGE and (backend != "openvino" or int8):
+        raise WrongTaskError(
+            "Text-to-image models convert to openvino only, without --int8: its fixed-shape graphs are the "
+            "measured speed-up for pictures (run `creator-kit models convert MODEL --to openvino`)."
+        )
+    if backend == "onnx" and int8:
         raise InvalidInputError(
             "onnx int8 is not offered: it was no faster than torch's own int8 (--quantize int8 without a backend); "
             "the fastest int8 here is --to openvino --int8."
@@ -94,20 +104,15 @@ def convert(
     store: ModelStore | None = None,
     on_event: EventCallback | None = None,
 ) -> Any:
-    """Convert the installed text model `repo_id` for backend `to` and register it; returns the InstalledModel.
+    """Convert the installed text or text-to-image model `repo_id` for backend `to` and register it; returns the
+    InstalledModel.
 
-    Progress arrives as one Progress event per stage (`STAGES`), then Done with the new model.
+    Progress arrives as one Progress event per stage (`STAGES` of the model's task), then Done with the new model.
     """
-    from creator_kit import text
-
-    check_offered(to, int8)
-    require_backend(to)
     store = store or ModelStore()
     source = store.get(repo_id)
-    if source.task != TEXT_GENERATION:
-        raise WrongTaskError(
-            f"{repo_id} is a {source.task} model: only text-generation models convert (pictures stay on diffusers)."
-        )
+    check_offered(to, int8, source.task)
+    require_backend(to)
     if is_variant(Path(source.path)):
         raise InvalidInputError(f"{repo_id} is already a converted model: convert its source instead.")
     target = variant_id(source.repo_id, to, int8)
@@ -115,24 +120,13 @@ def convert(
         raise InvalidInputError(f"{target} already exists: pass overwrite=True (--overwrite) to make it again.")
     store.require_writable()
     store.check_before_load(source.repo_id)
-    import torch
 
-    stage = _Stages(on_event)
+    stage = _Stages(on_event, STAGES[source.task])
     with tempfile.TemporaryDirectory(prefix="creator-kit-convert-") as scratch:
         folder = Path(scratch)
-        stage("load")
-        model, tokenizer = text.load_causal_lm(
-            Path(source.path), device="cpu", dtype=torch.float32, use_safetensors=not source.allow_pickle
-        )
-        with _quiet_tools():  # the exporters' and converters' notes, tables and bars about their own work
-            stage("export")
-            program, shape = export_step(model)
-            stage("convert")
-            tools = _to_openvino(program, folder, int8) if to == "openvino" else _to_onnx(program, folder)
+        write = _write_pipeline if source.task == TEXT_TO_IMAGE else _write_text
+        shape, tools = write(source, folder, to, int8, stage)
         stage("save")
-        tokenizer.save_pretrained(folder)
-        model.config.save_pretrained(folder)
-        model.generation_config.save_pretrained(folder)
         about = {"backend": to, "int8": int8, "source": source.repo_id, "revision": source.commit, **shape}
         about["tools"] = {name: importlib.metadata.version(name) for name in ("torch", "transformers", *tools)}
         (folder / VARIANT_FILE).write_text(json.dumps(about, indent=2), encoding="utf-8")
@@ -142,7 +136,7 @@ def convert(
         converted = store.register_local(
             target,
             folder,
-            task=TEXT_GENERATION,
+            task=source.task,
             source="custom",
             description=f"{source.repo_id} converted to {to}{' with int8 weights' if int8 else ''}",
             metadata={"manifest": record.to_dict(), "conversion": about},
@@ -151,12 +145,50 @@ def convert(
     return converted
 
 
+def _write_text(source: Any, folder: Path, to: str, int8: bool, stage: _Stages) -> tuple[dict, tuple[str, ...]]:
+    """The text variant of `source` in `folder`: the graph, tokenizer and configurations; its shape and tools."""
+    import torch
+
+    from creator_kit import text
+
+    stage("load")
+    model, tokenizer = text.load_causal_lm(
+        Path(source.path), device="cpu", dtype=torch.float32, use_safetensors=not source.allow_pickle
+    )
+    with _quiet_tools():  # the exporters' and converters' notes, tables and bars about their own work
+        stage("export")
+        program, shape = export_step(model)
+        stage("convert")
+        tools = _to_openvino(program, folder, int8) if to == "openvino" else _to_onnx(program, folder)
+    tokenizer.save_pretrained(folder)
+    model.config.save_pretrained(folder)
+    model.generation_config.save_pretrained(folder)
+    return shape, tools
+
+
+def _write_pipeline(source: Any, folder: Path, to: str, int8: bool, stage: _Stages) -> tuple[dict, tuple[str, ...]]:
+    """The OpenVINO variant of the text-to-image pipeline `source` in `folder` (`variant_pipeline.write`)."""
+    import torch
+
+    from creator_kit import image, variant_pipeline
+
+    if source.allow_pickle:  # a variant loads its torch parts (the text encoder) from safetensors only
+        raise InvalidInputError(f"{source.repo_id} has pickle weights: only safetensors pipelines convert.")
+    stage("load")
+    pipeline = image.open_pipeline(
+        "AutoPipelineForText2Image", Path(source.path), dtype=torch.float32, use_safetensors=True, kind="pipeline"
+    )
+    with _quiet_tools(), _no_telemetry():
+        variant_pipeline.write(pipeline, Path(source.path), folder, on_part=stage)
+    return {"pipeline": type(pipeline).__name__}, ("diffusers", "openvino")
+
+
 class _Stages:
-    def __init__(self, on_event: EventCallback | None) -> None:
-        self.on_event, self.done = on_event, 0
+    def __init__(self, on_event: EventCallback | None, names: tuple[str, ...]) -> None:
+        self.on_event, self.total, self.done = on_event, len(names), 0
 
     def __call__(self, name: str) -> None:
-        emit(self.on_event, Progress(OPERATION, self.done, len(STAGES), unit="stage", stage=name))
+        emit(self.on_event, Progress(OPERATION, self.done, self.total, unit="stage", stage=name))
         self.done += 1
 
 
@@ -260,6 +292,15 @@ def load_variant(folder: Path, *, device: str = "cpu") -> tuple[Any, Any]:
     return VariantLM(config, folder / GRAPH_FILES[about["backend"]], about), tokenizer
 
 
+def load_pipeline_variant(folder: Path, *, device: str, dtype: Any) -> Any:
+    """The text-to-image variant in `folder` as a diffusers pipeline (the image loader's answer for a variant)."""
+    from creator_kit import variant_pipeline
+
+    about = json.loads((folder / VARIANT_FILE).read_text(encoding="utf-8"))
+    require_backend(about["backend"])
+    return variant_pipeline.load(folder, device=device, dtype=dtype)
+
+
 def source_of(installed: Any) -> str | None:
     """The repo id an installed variant was converted from (None for other models)."""
     conversion = (installed.metadata or {}).get("conversion") if hasattr(installed, "metadata") else None
@@ -268,7 +309,7 @@ def source_of(installed: Any) -> str | None:
 
 def require_variant(store: ModelStore, repo_id: str, backend: str, int8: bool = False) -> str:
     """The installed `backend` variant of `repo_id`, or ModelNotInstalledError with the command that makes it."""
-    check_offered(backend, int8)
+    check_offered(backend, int8, store.get(repo_id).task)
     target = variant_id(repo_id, backend, int8)
     if not store.is_installed(target):
         kind, flag = ("int8 ", " --int8") if int8 else ("", "")

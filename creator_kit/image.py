@@ -137,15 +137,23 @@ def batch_paths(out: str | Path, count: int) -> list[Path]:
     return [out, *(out.with_name(f"{out.stem}-{i}{out.suffix}") for i in range(1, count))]
 
 
-def open_pipeline(class_name: str, path: Path, *, dtype: torch.dtype, use_safetensors: bool, kind: str) -> Any:
-    """diffusers' `class_name` from a local model folder, quietly and without its step bar; WrongTaskError if
-    the folder does not hold one (`kind` names what was expected)."""
+def open_pipeline(
+    class_name: str, path: Path, *, dtype: torch.dtype, use_safetensors: bool, kind: str, **components: Any
+) -> Any:
+    """diffusers' `class_name` from a local model folder (with `components` given in place of the folder's),
+    quietly and without its step bar; WrongTaskError if the folder does not hold one (`kind` names what was
+    expected)."""
     try:
         with quiet("transformers", "diffusers"):
             import diffusers
 
             pipeline = getattr(diffusers, class_name).from_pretrained(
-                path, dtype=dtype, use_safetensors=use_safetensors, local_files_only=True, trust_remote_code=False
+                path,
+                dtype=dtype,
+                use_safetensors=use_safetensors,
+                local_files_only=True,
+                trust_remote_code=False,
+                **components,
             )
     except (ValueError, OSError) as exc:
         raise WrongTaskError(f"The model in {path} is not a {kind}: {exc}".split("\n")[0]) from exc
@@ -157,7 +165,13 @@ def load_pipeline(path: Path, *, device: str, dtype: torch.dtype, use_safetensor
     """A diffusers text-to-image pipeline and its own scheduler, from a local model folder (the runtime's loader).
 
     The scheduler is kept as the LoadedModel's `processor`, so a run that picks another one can go back to it.
+    A converted variant (`convert`) loads as its OpenVINO pipeline (`variant_pipeline`).
     """
+    from creator_kit import convert
+
+    if convert.is_variant(path):
+        pipeline = convert.load_pipeline_variant(path, device=device, dtype=dtype)
+        return pipeline, pipeline.scheduler
     pipeline = open_pipeline(
         "AutoPipelineForText2Image", path, dtype=dtype, use_safetensors=use_safetensors, kind="text-to-image pipeline"
     )
@@ -312,7 +326,8 @@ def generate(
             callback_on_step_end=on_step_end,
         ).images
     parameters = dict(checked.to_dict(), scheduler=type(pipeline.scheduler).__name__, device=loaded.device)
-    parameters.update(dtype=loaded.dtype, **companions.record(companion))
+    parameters.update(dtype=loaded.dtype, backend=getattr(pipeline.unet, "backend", "torch"))
+    parameters.update(companions.record(companion))
     record = manifests.Manifest("image", loaded.repo_id, loaded.commit, parameters, checked.seed)
     result = ImageResult(images, record, time.perf_counter() - start)
     emit(on_event, Done("image", result))
