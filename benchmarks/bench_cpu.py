@@ -220,15 +220,26 @@ def raw_diffusers(workload: Workload, folder: Path) -> Callable[[], int]:
     return call
 
 
-def creator_kit_image(workload: Workload, folder: Path, dtype: str | None = None, **params: Any) -> Callable[[], int]:
-    """`image.generate` on the registered model (`dtype` None: Creator Kit's default here)."""
-    from creator_kit import companions, image
+def creator_kit_image(
+    workload: Workload, folder: Path, dtype: str | None = None, backend: str | None = None, warm: bool = False, **params
+) -> Callable[[], int]:
+    """`image.generate` on the registered model (`dtype` None: Creator Kit's default here), or on its converted
+    variant (made before the runs, `convert_variant`); `warm`: one identical call first, counted as loading (a
+    variant's graphs compile for each new input shape, so its first call is slower)."""
+    from creator_kit import companions, convert, image
 
-    loaded = image.load_model(workload.repo_id, dtype=dtype)
+    repo_id = convert.variant_id(workload.repo_id, backend) if backend else workload.repo_id
+    loaded = image.load_model(repo_id, dtype=dtype)
     settings = dict(workload.settings, seed=SEED, **params)
     if "decoder" in params:
         companions.decoder_for(params["decoder"], loaded)  # the companion loads with its model, not in the call
-    return lambda: len(image.generate(PROMPT, model=loaded, previews=False, **settings).images)
+
+    def call() -> int:
+        return len(image.generate(PROMPT, model=loaded, previews=False, **settings).images)
+
+    if warm:
+        call()
+    return call
 
 
 def raw_transformers(workload: Workload, folder: Path) -> Callable[[], int]:
@@ -253,7 +264,7 @@ def creator_kit_text(
     workload: Workload, folder: Path, quantize: str | None = None, backend: str | None = None, warm: bool = False
 ) -> Callable[[], int]:
     """`text.generate` with the "precise" preset (greedy) on the registered model, or on its converted variant
-    (made before the runs, `convert_text`); `warm`: one identical call first, counted as loading (OpenVINO
+    (made before the runs, `convert_variant`); `warm`: one identical call first, counted as loading (OpenVINO
     compiles kernels for each new cache length once per loaded model, so a first call is slower)."""
     from creator_kit import convert, text
 
@@ -269,18 +280,32 @@ def creator_kit_text(
     return call
 
 
+#: The OpenVINO variant (`models convert REPO --to openvino`): first call (compiles for the shape), second call.
+IMAGE_VARIANT_METHODS = {
+    "image.generate, OpenVINO variant": partial(creator_kit_image, backend="openvino"),
+    "image.generate, OpenVINO variant, second call": partial(creator_kit_image, backend="openvino", warm=True),
+    "image.generate, OpenVINO variant, decoder='tiny', second call": partial(
+        creator_kit_image, backend="openvino", warm=True, decoder="tiny"
+    ),
+}
+
+#: The methods whose UNet step and VAE decode are timed apart (`time_parts`), once each.
+PARTS_METHODS = ("image.generate, default", "image.generate, dtype='float32'", "image.generate, OpenVINO variant")
+
 #: workload -> method name -> the method. The first of each is the baseline (the raw library in float32).
 METHODS: dict[str, dict[str, Callable[..., Callable[[], int]]]] = {
     "sd15": {
         "raw diffusers, float32": raw_diffusers,
         "image.generate, default": creator_kit_image,
         "image.generate, dtype='float32'": partial(creator_kit_image, dtype="float32"),
-        "image.generate, decoder='tiny' (fastest path)": partial(creator_kit_image, decoder="tiny"),
+        "image.generate, decoder='tiny'": partial(creator_kit_image, decoder="tiny"),
+        **IMAGE_VARIANT_METHODS,
     },
     "turbo": {
         "raw diffusers, float32": raw_diffusers,
         "image.generate, default": creator_kit_image,
-        "image.generate, decoder='tiny' (fastest path)": partial(creator_kit_image, decoder="tiny"),
+        "image.generate, decoder='tiny'": partial(creator_kit_image, decoder="tiny"),
+        **IMAGE_VARIANT_METHODS,
     },
     "gpt2": {
         "raw transformers, float32": raw_transformers,
@@ -303,12 +328,14 @@ def register_tiny_autoencoder(models_dir: Path, folder: Path, quick: bool) -> No
     shutil.rmtree(folder)
 
 
-def convert_text(models_dir: Path, workload: Workload) -> None:
-    """The text workload's OpenVINO int8 variant (`models convert REPO --to openvino --int8`), in the store."""
+def convert_variant(models_dir: Path, workload: Workload) -> None:
+    """The workload's OpenVINO variant in the store: int8 for text (`models convert REPO --to openvino --int8`), as
+    converted for pictures (`--to openvino`)."""
     from creator_kit import convert
     from creator_kit.store import ModelStore
 
-    convert.convert(workload.repo_id, to="openvino", int8=True, store=ModelStore(models_dir))
+    int8 = workload.task == "text-generation"
+    convert.convert(workload.repo_id, to="openvino", int8=int8, store=ModelStore(models_dir))
 
 
 # ---------------------------------------------------------------------------------------------- one run (a process)
@@ -440,7 +467,7 @@ def report(runs: dict[str, dict[str, list[dict[str, Any]]]], args: argparse.Name
                 f"{max(values[method]):.1f} | {speed:.2f}x | {load:.1f} | {peak:,.0f} | {above:,.0f} |"
             )
             for part, seconds in results[0].get("parts", {}).items():
-                parts[f"{part} ({results[0]['dtype']})"] = seconds
+                parts[f"{part} ({results[0]['dtype']}{', OpenVINO' if 'OpenVINO' in method else ''})"] = seconds
     lines += ["", *verdicts(speeds, peaks)]
     if parts:
         lines += ["", "SD-1.5 parts, timed once after the run (warm):", "", "| part | seconds |", "|---|---:|"]
@@ -453,8 +480,11 @@ def report(runs: dict[str, dict[str, list[dict[str, Any]]]], args: argparse.Name
         "Text models stay in float32 by default (decoding measured slower in bfloat16); the fastest text path is "
         "the OpenVINO variant with int8 weights (`creator-kit models convert REPO --to openvino --int8`, made "
         'before the runs, not timed here; its greedy tokens differ slightly: section "int8 and converted text '
-        "models\"), and torch's dynamic int8 (`quantize='int8'`) needs no conversion. `creator-kit models bench "
-        "REPO` measures a model on the user's own machine the same way, through the engines.",
+        "models\"), and torch's dynamic int8 (`quantize='int8'`) needs no conversion. The fastest picture path is "
+        "the OpenVINO variant (`creator-kit models convert REPO --to openvino`, made before the runs, not timed "
+        "here), whose graphs compile for each new input shape on the first call after a load (the panels, "
+        "`compare` and queues keep the model loaded), with `decoder='tiny'`. `creator-kit models bench REPO` "
+        "measures a model on the user's own machine the same way, through the engines.",
         "",
     ]
     return "\n".join(lines)
@@ -513,15 +543,16 @@ def main() -> int:
             workload.build(build, args.quick)
             ModelStore(models_dir).register_local(workload.repo_id, build, task=workload.task)
             shutil.rmtree(build)  # the store holds its own copy
-            if workload.task == "text-generation":
-                convert_text(models_dir, workload)
+            convert_variant(models_dir, workload)
             methods = list(METHODS[name])
             runs[name] = {method: [] for method in methods}
             for repeat in range(args.repeats):
                 for method in methods if repeat % 2 == 0 else reversed(methods):
-                    parts = name == "sd15" and repeat == 0 and method.startswith("image.generate")
+                    parts = name == "sd15" and repeat == 0 and method in PARTS_METHODS
                     runs[name][method].append(run_in_process(name, method, models_dir, args.quick, parts))
-            ModelStore(models_dir).remove(workload.repo_id)
+            store = ModelStore(models_dir)
+            for model in store.installed(workload.task):  # the model and its variant
+                store.remove(model.repo_id)
     section = report(runs, args, (time.perf_counter() - began) / 60)
     print(section)
     if not args.no_write and not args.quick:

@@ -245,34 +245,55 @@ class Runtime:
 
 
 def quantize_int8(model: torch.nn.Module) -> torch.nn.Module:
-    """Dynamic int8 quantization of every Linear layer (GPT-2's Conv1D layers are turned into Linear first).
+    """Dynamic int8 quantization of every Linear layer (GPT-2's Conv1D layers as the equivalent Linear), in place.
 
-    Uses ``torch.ao.quantization.quantize_dynamic``: deprecated in favour of torchao, yet still the CPU int8
-    path that ships with torch, and the fastest one measured here (benchmarks/bench_quantize.py).
+    It builds the layers ``torch.ao.quantization.quantize_dynamic`` builds (deprecated in favour of torchao, yet
+    still the CPU int8 path that ships with torch, and the fastest one measured here: benchmarks/bench_quantize.py),
+    one at a time: each float layer is dropped as its int8 one replaces it, so the peak holds one layer in both
+    forms rather than the whole model (359 MB less for GPT-2 124M, benchmarks/RESULTS.md).
     """
     import torch
+    from torch.ao.nn.quantized.dynamic import Linear as DynamicLinear
+    from transformers.pytorch_utils import Conv1D
 
+    places = [
+        (parent, name)
+        for parent in model.modules()
+        for name, child in parent.named_children()
+        if type(child) is torch.nn.Linear or isinstance(child, Conv1D)  # exactly Linear, as quantize_dynamic matches
+    ]
     with warnings.catch_warnings():  # the two deprecation notices torch 2.13 gives for this path, nothing else
         warnings.filterwarnings("ignore", "torch.ao.quantization is deprecated", DeprecationWarning)
         warnings.filterwarnings("ignore", "torch.quantize_per_tensor, torch.quantize_per_channel", UserWarning)
-        return torch.ao.quantization.quantize_dynamic(
-            as_linear(model), {torch.nn.Linear}, dtype=torch.qint8, inplace=True
-        )
+        for parent, name in places:
+            layer = linear_of(getattr(parent, name))
+            layer.qconfig = torch.ao.quantization.default_dynamic_qconfig
+            setattr(parent, name, DynamicLinear.from_float(layer))
+            del layer
+    return model
 
 
 def as_linear(model: torch.nn.Module) -> torch.nn.Module:
     """`model` with its transformers Conv1D layers (GPT-2's) replaced by the equivalent Linear layers, in place."""
-    import torch
     from transformers.pytorch_utils import Conv1D
 
     for parent in list(model.modules()):
         for name, child in list(parent.named_children()):
             if isinstance(child, Conv1D):
-                linear = torch.nn.Linear(child.nx, child.nf, device=child.weight.device, dtype=child.weight.dtype)
-                linear.weight = torch.nn.Parameter(child.weight.detach().t().contiguous(), requires_grad=False)
-                linear.bias = child.bias
-                setattr(parent, name, linear)
+                setattr(parent, name, linear_of(child))
     return model
+
+
+def linear_of(layer: torch.nn.Module) -> torch.nn.Module:
+    """`layer` as a torch Linear: a Linear as it is, a transformers Conv1D (its weight transposed) as a new one."""
+    import torch
+
+    if isinstance(layer, torch.nn.Linear):
+        return layer
+    linear = torch.nn.Linear(layer.nx, layer.nf, device=layer.weight.device, dtype=layer.weight.dtype)
+    linear.weight = torch.nn.Parameter(layer.weight.detach().t().contiguous(), requires_grad=False)
+    linear.bias = layer.bias
+    return linear
 
 
 def tensor_bytes(model: Any) -> int:

@@ -119,3 +119,19 @@ def test_picture_models_refuse_what_is_not_offered_in_one_line(starter_store, ar
 def test_video_models_do_not_convert():
     with pytest.raises(WrongTaskError, match="Text-to-video models do not convert"):
         convert.check_offered("openvino", False, TEXT_TO_VIDEO)
+
+
+@pytest.mark.slow
+def test_the_image_panel_lists_the_variant_and_draws_with_it(starter_store):
+    from widgets import GenerationPreviewer
+
+    convert.convert(STARTER, to="openvino")
+    panel = GenerationPreviewer("image", store=starter_store)
+    assert VARIANT in [repo_id for _, repo_id in panel.mode.model.options]
+    panel.mode.model.value = VARIANT
+    assert "DDIMScheduler" in [value for _, value in panel.mode.scheduler.options]  # the source's schedulers
+    panel.mode.prompt.value, panel.mode.steps.value, panel.mode.seed.value = "a lighthouse", 2, "5"
+    panel.generate_button.click()
+    result = panel.finish(120)
+    assert result.manifest.model == VARIANT and result.manifest.parameters["backend"] == "openvino"
+    assert result.image.size == (64, 64) and len(panel.mode.gallery.children) == 1

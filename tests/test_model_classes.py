@@ -146,3 +146,16 @@ def test_wan_refuses_a_size_its_patches_do_not_divide(classes, tmp_path):
     with pytest.raises(InvalidInputError, match="multiple of 16"):
         video.generate("a fox", model="local/wan", steps=1, width=40, height=32, out=tmp_path / "bad.mp4")
     assert not (tmp_path / "bad.mp4").exists()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["sd-turbo", "sdxl"])
+def test_picture_classes_convert_to_openvino_and_draw_as_their_source(classes, name):
+    from creator_kit import convert
+
+    variant = convert.convert(f"local/{name}", to="openvino")
+    settings = {"steps": 2, "guidance": 5.0, "width": 96, "height": 64, "seed": 2, "dtype": "float32"}
+    drawn, expected = (image.generate("a lighthouse", model=m, **settings) for m in (variant.repo_id, f"local/{name}"))
+    levels = np.abs(np.asarray(drawn.image, dtype=np.float32) - np.asarray(expected.image, dtype=np.float32))
+    assert drawn.image.size == (96, 64) and drawn.manifest.parameters["backend"] == "openvino"
+    assert levels.mean() < 0.5 and levels.max() <= 8  # float32 measured: within one level of 255
