@@ -230,11 +230,19 @@ def _to_openvino(program: Any, folder: Path, int8: bool = False) -> tuple[str, .
             import nncf
 
             graph = nncf.compress_weights(graph)
-        path = folder / GRAPH_FILES["openvino"]
-        openvino.save_model(graph, path, compress_to_fp16=False)
-        # Its own suffix: .bin is what the store refuses as possible pickle weights, and these are raw tensors.
-        path.with_suffix(".bin").rename(path.with_suffix(".weights"))
+        save_openvino(graph, folder / GRAPH_FILES["openvino"], fp16=False)
     return ("openvino", "nncf") if int8 else ("openvino",)
+
+
+def save_openvino(graph: Any, path: Path, *, fp16: bool) -> None:
+    """`graph` as `path` (.xml) and its weights beside it as .weights (`fp16`: float weights stored as float16).
+
+    Not OpenVINO's .bin: that is a suffix the store refuses as possible pickle weights, and these are raw tensors.
+    """
+    import openvino
+
+    openvino.save_model(graph, path, compress_to_fp16=fp16)
+    path.with_suffix(".bin").rename(path.with_suffix(".weights"))
 
 
 def _to_onnx(program: Any, folder: Path) -> tuple[str, ...]:

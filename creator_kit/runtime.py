@@ -299,7 +299,8 @@ def linear_of(layer: torch.nn.Module) -> torch.nn.Module:
 def tensor_bytes(model: Any) -> int:
     """Bytes held by the tensors of a torch module or a diffusers pipeline's modules.
 
-    Shared tensors are counted once; packed int8 weights are included.
+    Shared tensors are counted once; packed int8 weights are included, and so are the weights a converted
+    variant's runtime holds (its modules' `graph_bytes`).
     """
     import torch
 
@@ -314,7 +315,7 @@ def tensor_bytes(model: Any) -> int:
         elif isinstance(value, torch.Tensor) and value.data_ptr() not in seen:
             seen.add(value.data_ptr())
             total += value.numel() * value.element_size()
-    return total
+    return total + sum(getattr(m, "graph_bytes", 0) for m in modules)
 
 
 def _require_safetensors(repo_id: str, snapshot: Path) -> None:

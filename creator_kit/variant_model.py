@@ -60,6 +60,8 @@ class VariantLM(PreTrainedModel, GenerationMixin):
         if (graph.parent / "generation_config.json").is_file():
             self.generation_config = GenerationConfig.from_pretrained(graph.parent)
         self._run = _openvino(graph) if self.backend == "openvino" else _onnx(graph)
+        weights = graph.with_suffix(".weights") if self.backend == "openvino" else graph
+        self.graph_bytes = weights.stat().st_size  # what the runtime's memory budget counts (no torch tensors here)
 
     @property
     def device(self) -> torch.device:

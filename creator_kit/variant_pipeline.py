@@ -19,6 +19,7 @@ import torch
 from diffusers import ModelMixin
 from diffusers.configuration_utils import ConfigMixin, FrozenDict
 
+from creator_kit.convert import save_openvino
 from creator_kit.errors import InvalidInputError
 
 #: The pipeline parts a variant runs in OpenVINO: the folder each lives in.
@@ -102,10 +103,9 @@ def write(pipeline: Any, source: Path, folder: Path, on_part: Any) -> None:
     with torch.no_grad():
         for name, (module, example) in graphs.items():
             on_part(name)
-            graph = openvino.convert_model(module.eval(), example_input=example)
-            openvino.save_model(graph, folder / name / GRAPH, compress_to_fp16=True)
-            # Its own suffix: .bin is what the store refuses as possible pickle weights, and these are raw tensors.
-            (folder / name / GRAPH).with_suffix(".bin").rename((folder / name / GRAPH).with_suffix(".weights"))
+            save_openvino(
+                openvino.convert_model(module.eval(), example_input=example), folder / name / GRAPH, fp16=True
+            )
 
 
 def load(folder: Path, *, device: str, dtype: torch.dtype) -> Any:
@@ -132,6 +132,9 @@ class _Graph:
         self.model = self.core.read_model(path, path.with_suffix(".weights"))
         if "BF16" not in self.core.get_property("CPU", "OPTIMIZATION_CAPABILITIES"):
             precision = "f32"  # bfloat16 asked of a CPU without it: float32, as torch's bfloat16 would be emulated
+        self.precision = precision
+        # What the compiled graph holds: the float16 weights on disk in its precision.
+        self.bytes = path.with_suffix(".weights").stat().st_size * (2 if precision == "f32" else 1)
         self.settings = {
             "INFERENCE_NUM_THREADS": torch.get_num_threads(),
             "PERFORMANCE_HINT": "LATENCY",
@@ -162,11 +165,15 @@ class _Part(ModelMixin, ConfigMixin):
         super().__init__()
         self._internal_dict = FrozenDict(json.loads((folder / "config.json").read_text(encoding="utf-8")))
         self.graph = _Graph(folder / GRAPH, precision)
-        self.precision = precision
 
     @property
     def dtype(self) -> torch.dtype:
-        return torch.bfloat16 if self.precision == "bf16" else torch.float32
+        return torch.bfloat16 if self.graph.precision == "bf16" else torch.float32
+
+    @property
+    def graph_bytes(self) -> int:
+        """What the runtime's memory budget counts for this part (it holds no torch tensors)."""
+        return self.graph.bytes
 
     @property
     def device(self) -> torch.device:

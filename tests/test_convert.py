@@ -89,6 +89,7 @@ def test_openvino_variant_is_its_own_model_and_generates_like_its_source(starter
 
     loaded = text.load_model(variant.repo_id)
     assert agreement(loaded.model, text.load_model(STARTER)) >= VARIANT_AGREEMENT
+    assert loaded.memory_bytes == (Path(variant.path) / "model.weights").stat().st_size  # the budget counts it
 
     with pytest.raises(InvalidInputError, match="already exists"):
         convert.convert(STARTER, to="openvino")

@@ -75,6 +75,8 @@ def test_openvino_pipeline_variant_draws_what_its_source_draws(starter_store):
     assert drawn.manifest.model == VARIANT and drawn.manifest.parameters["backend"] == "openvino"
     assert expected.manifest.parameters["backend"] == "torch"
     assert image.replay(drawn.manifest).image.tobytes() == drawn.image.tobytes()
+    graphs = sum((folder / part / "model.weights").stat().st_size for part in ("unet", "vae"))
+    assert image.load_model(VARIANT, dtype="float32").memory_bytes > 2 * graphs  # the budget counts the graphs
 
     # Another shape compiles again: another size, no guidance (batch 1 instead of 2), a batch of two.
     other = {"steps": 2, "seed": 4, "width": 48, "height": 64, "guidance": 1.0, "batch": 2}
