@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from creator_kit import manifest as manifests
+from creator_kit import sizing
 from creator_kit.catalog import TEXT_GENERATION, TEXT_TO_IMAGE, TEXT_TO_VIDEO
 from creator_kit.errors import CreatorKitError, InvalidInputError, ModelNotInstalledError, WrongTaskError
 from creator_kit.events import Done, EventCallback, Progress, emit
@@ -131,6 +132,7 @@ def convert(
         shape, tools = write(source, folder, to, int8, stage)
         stage("save")
         about = {"backend": to, "int8": int8, "source": source.repo_id, "revision": source.commit, **shape}
+        about["parameters"] = sizing.count_parameters(Path(source.path))  # what sizes the variant (`models info`)
         about["tools"] = {name: importlib.metadata.version(name) for name in ("torch", "transformers", *tools)}
         (folder / VARIANT_FILE).write_text(json.dumps(about, indent=2), encoding="utf-8")
         record = manifests.Manifest(

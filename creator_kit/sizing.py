@@ -116,7 +116,13 @@ def parameters_from_bytes(weight_bytes: int, stored_dtype: str = "float32") -> i
 
 
 def count_parameters(snapshot: Path) -> int:
-    """Parameters in the safetensors files of a model folder, read from their headers only."""
+    """Parameters in the safetensors files of a model folder, read from their headers only; for a converted
+    variant, whose graphs hold most of them, its source's count as recorded at conversion."""
+    from creator_kit.convert import VARIANT_FILE
+
+    variant = Path(snapshot) / VARIANT_FILE
+    if variant.is_file() and "parameters" in (about := json.loads(variant.read_text(encoding="utf-8"))):
+        return about["parameters"]
     total = 0
     for path in snapshot.rglob("*.safetensors"):
         with path.open("rb") as f:

@@ -15,7 +15,7 @@ import pytest
 import torch
 from test_cli import assert_one_line_error, run_cli
 
-from creator_kit import convert, image, runtime
+from creator_kit import convert, image, runtime, sizing
 from creator_kit.catalog import TEXT_TO_VIDEO
 from creator_kit.config import configure
 from creator_kit.errors import WrongTaskError
@@ -65,6 +65,7 @@ def test_openvino_pipeline_variant_draws_what_its_source_draws(starter_store):
         assert (folder / part / "model.xml").is_file() and (folder / part / "model.weights").is_file()
         assert not list((folder / part).glob("*.safetensors"))
     assert list((folder / "text_encoder").glob("*.safetensors"))
+    assert sizing.count_parameters(folder) == sizing.count_parameters(Path(source.path))  # sized as its source
 
     settings = {"steps": 3, "seed": 1, "dtype": "float32"}
     expected = image.generate("a red fox", model=STARTER, **settings)
