@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -154,3 +155,26 @@ def small_disk(tmp_path):
         pytest.skip(f"cannot mount a tmpfs here: {result.stderr.decode().strip()}")
     yield mount_point
     subprocess.run(["umount", str(mount_point)], check=True)
+
+
+@contextlib.contextmanager
+def configured_copy(models_dir: Path, tmp_path: Path):
+    """A copy of the store in `models_dir` for one test, made the configured one offline (its new models stay its
+    own), with one torch thread; loaded models are dropped after it."""
+    import shutil
+
+    import torch
+
+    from creator_kit import runtime
+    from creator_kit.config import configure
+    from creator_kit.store import ModelStore
+
+    models = shutil.copytree(models_dir, tmp_path / "models", symlinks=True)
+    configure(models_dir=models, outputs_dir=tmp_path / "outputs", offline=True)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield ModelStore()
+    finally:
+        torch.set_num_threads(threads)
+        runtime.unload_all()

@@ -7,17 +7,15 @@ The agreement thresholds are below what benchmarks/bench_quantize.py measured on
 from __future__ import annotations
 
 import json
-import shutil
 import tempfile
 import warnings
 from pathlib import Path
 
 import pytest
-import torch
+from conftest import configured_copy
 from test_cli import assert_one_line_error, run_cli
 
-from creator_kit import convert, runtime, text
-from creator_kit.config import configure
+from creator_kit import convert, text
 from creator_kit.errors import InvalidInputError, ModelNotInstalledError
 from creator_kit.events import Progress
 from creator_kit.starter import build_starters
@@ -44,13 +42,8 @@ def starter_dir(tmp_path_factory) -> Path:
 @pytest.fixture
 def starter_store(starter_dir, tmp_path):
     """A copy of the starter store for this test, made the configured one (its variants stay its own)."""
-    models = shutil.copytree(starter_dir, tmp_path / "models", symlinks=True)
-    configure(models_dir=models, outputs_dir=tmp_path / "outputs", offline=True)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield ModelStore()
-    torch.set_num_threads(threads)
-    runtime.unload_all()
+    with configured_copy(starter_dir, tmp_path) as store:
+        yield store
 
 
 def agreement(model, reference) -> float:

@@ -7,17 +7,15 @@ the variant and its source at 64x64, 3 steps), so a broken graph or a wrong inpu
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
+from conftest import configured_copy
 from test_cli import assert_one_line_error, run_cli
 
-from creator_kit import convert, image, runtime, sizing
+from creator_kit import convert, image, sizing
 from creator_kit.catalog import TEXT_TO_VIDEO
-from creator_kit.config import configure
 from creator_kit.errors import WrongTaskError
 from creator_kit.events import Progress
 from creator_kit.starter import build_starters
@@ -38,13 +36,9 @@ def starter_dir(tmp_path_factory) -> Path:
 
 @pytest.fixture
 def starter_store(starter_dir, tmp_path):
-    models = shutil.copytree(starter_dir, tmp_path / "models", symlinks=True)
-    configure(models_dir=models, outputs_dir=tmp_path / "outputs", offline=True)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield ModelStore()
-    torch.set_num_threads(threads)
-    runtime.unload_all()
+    """A copy of the starter store for this test, made the configured one (its variants stay its own)."""
+    with configured_copy(starter_dir, tmp_path) as store:
+        yield store
 
 
 def levels(a, b) -> np.ndarray:
