@@ -80,7 +80,7 @@ def build_pipeline(folder: Path, unet: dict[str, Any], text: dict[str, Any], sch
     from diffusers import AutoencoderKL, StableDiffusionPipeline, UNet2DConditionModel
     from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
 
-    from creator_kit.tiny import build_clip_tokenizer
+    from creator_kit.starters.tiny import build_clip_tokenizer
 
     torch.manual_seed(0)
     build_clip_tokenizer(folder / "tokenizer", max_length=77)
@@ -111,7 +111,7 @@ def build_sd15(folder: Path, quick: bool) -> None:
     from diffusers import DDIMScheduler
 
     if quick:
-        from creator_kit.tiny import build_stable_diffusion
+        from creator_kit.starters.tiny import build_stable_diffusion
 
         build_stable_diffusion(folder)
         return
@@ -131,7 +131,7 @@ def build_turbo(folder: Path, quick: bool) -> None:
     if quick:
         from diffusers import StableDiffusionPipeline
 
-        from creator_kit.tiny import build_stable_diffusion
+        from creator_kit.starters.tiny import build_stable_diffusion
 
         build_stable_diffusion(folder)
         pipeline = StableDiffusionPipeline.from_pretrained(folder)
@@ -226,9 +226,10 @@ def creator_kit_image(
     """`image.generate` on the registered model (`dtype` None: Creator Kit's default here), or on its converted
     variant (made before the runs, `convert_variant`); `warm`: one identical call first, counted as loading (a
     variant's graphs compile for each new input shape, so its first call is slower)."""
-    from creator_kit import companions, convert, image
+    from creator_kit import companions, image
+    from creator_kit.library import variants
 
-    repo_id = convert.variant_id(workload.repo_id, backend) if backend else workload.repo_id
+    repo_id = variants.variant_id(workload.repo_id, backend) if backend else workload.repo_id
     loaded = image.load_model(repo_id, dtype=dtype)
     settings = dict(workload.settings, seed=SEED, **params)
     if "decoder" in params:
@@ -266,9 +267,10 @@ def creator_kit_text(
     """`text.generate` with the "precise" preset (greedy) on the registered model, or on its converted variant
     (made before the runs, `convert_variant`); `warm`: one identical call first, counted as loading (OpenVINO
     compiles kernels for each new cache length once per loaded model, so a first call is slower)."""
-    from creator_kit import convert, text
+    from creator_kit import text
+    from creator_kit.library import variants
 
-    repo_id = convert.variant_id(workload.repo_id, backend, int8=True) if backend else workload.repo_id
+    repo_id = variants.variant_id(workload.repo_id, backend, int8=True) if backend else workload.repo_id
     loaded = text.load_model(repo_id, quantize=None if backend else quantize)
     tokens = workload.settings["max_new_tokens"]
 
@@ -320,8 +322,8 @@ METHODS: dict[str, dict[str, Callable[..., Callable[[], int]]]] = {
 def register_tiny_autoencoder(models_dir: Path, folder: Path, quick: bool) -> None:
     """The fastest image path's companion: an AutoencoderTiny of TAESD's shape, random weights (quick: the tiny
     pipelines' 2x one)."""
-    from creator_kit.store import ModelStore
-    from creator_kit.tiny import build_tiny_autoencoder
+    from creator_kit.library.store import ModelStore
+    from creator_kit.starters.tiny import build_tiny_autoencoder
 
     build_tiny_autoencoder(folder, levels=2 if quick else None)
     ModelStore(models_dir).register_local("bench-taesd", folder, task="autoencoder", metadata={"latent_family": "sd"})
@@ -332,7 +334,7 @@ def convert_variant(models_dir: Path, workload: Workload) -> None:
     """The workload's OpenVINO variant in the store: int8 for text (`models convert REPO --to openvino --int8`), as
     converted for pictures (`--to openvino`)."""
     from creator_kit import convert
-    from creator_kit.store import ModelStore
+    from creator_kit.library.store import ModelStore
 
     int8 = workload.task == "text-generation"
     convert.convert(workload.repo_id, to="openvino", int8=int8, store=ModelStore(models_dir))
@@ -347,13 +349,14 @@ def worker(workload: Workload, method: str, models_dir: Path, parts: bool) -> di
     import torch
     import transformers
 
-    from creator_kit import config, runtime
-    from creator_kit.store import ModelStore
+    from creator_kit import runtime
+    from creator_kit.core import config
+    from creator_kit.library.store import ModelStore
 
     for library, names in ((diffusers, DIFFUSERS_CLASSES), (transformers, TRANSFORMERS_CLASSES)):
         for name in names:
             getattr(library, name)  # imported now (both are lazy): not counted as loading, nor as the model's memory
-    for engine in ("creator_kit.image", "creator_kit.text"):
+    for engine in ("creator_kit.engines.image", "creator_kit.engines.text"):
         importlib.import_module(engine)
     config.configure(models_dir=models_dir)
     folder = ModelStore().snapshot_path(workload.repo_id)
@@ -417,7 +420,7 @@ def run_in_process(workload: str, method: str, models_dir: Path, quick: bool, pa
 
 
 def cpu_flags() -> str:
-    from creator_kit.bench import cpu_flags as notable
+    from creator_kit.workflows.bench import cpu_flags as notable
 
     return ", ".join(notable()) or "none of note"
 
@@ -426,7 +429,7 @@ def report(runs: dict[str, dict[str, list[dict[str, Any]]]], args: argparse.Name
     """RESULTS.md's section: the machine, then one table per workload."""
     import torch
 
-    from creator_kit.bench import cpu_name
+    from creator_kit.workflows.bench import cpu_name
 
     command = "benchmarks/bench_cpu.py" + (" --quick" if args.quick else "") + f" --repeats {args.repeats}"
     lines = [
@@ -531,7 +534,7 @@ def main() -> int:
         print(RESULT + json.dumps(result))
         return 0
 
-    from creator_kit.store import ModelStore
+    from creator_kit.library.store import ModelStore
 
     began = time.perf_counter()
     runs: dict[str, dict[str, list[dict[str, Any]]]] = {}

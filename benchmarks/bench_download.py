@@ -14,7 +14,7 @@ Run it from the repository root:
    the wire are counted by a TCP relay between the client and the server (server -> client direction),
    bytes written by the resuming thread come from ``/proc/thread-self/io``. The resume runs twice from
    the same partial file: once through ``ModelStore.download`` against olah (whose local-mirror route
-   ignores HTTP Range), and once through ``creator_kit.download.fetch_blob`` (the store's resume logic)
+   ignores HTTP Range), and once through ``creator_kit.library.download.fetch_blob`` (the store's resume logic)
    against a plain static file server that honours Range (starlette's StaticFiles) serving the LFS object.
    No Hub API is imitated: the static server only serves the bytes of the file.
 
@@ -214,7 +214,7 @@ class Timing:
 
 
 def download_store(endpoint: str, target: Path) -> None:
-    from creator_kit.store import ModelStore
+    from creator_kit.library.store import ModelStore
 
     os.environ["HF_ENDPOINT"] = endpoint
     ModelStore(target / "models", offline=False, user_cache=target / "no-user-cache").download(REPO_ID)
@@ -309,7 +309,7 @@ class Resume:
 
 def interrupted_download(endpoint: str, models: Path, expected: Published) -> Path:
     """Run the CLI download in a subprocess and SIGKILL it once the partial blob passes 50%; returns the part."""
-    from creator_kit.cache import repo_folder_name
+    from creator_kit.library.cache import repo_folder_name
 
     part = models / repo_folder_name(REPO_ID) / "blobs" / f"{expected.sha256}.incomplete"
     env = dict(os.environ, HF_ENDPOINT=endpoint)
@@ -333,8 +333,8 @@ def interrupted_download(endpoint: str, models: Path, expected: Published) -> Pa
 
 def resume_store_via_olah(proxy: CountingProxy, models: Path, kept: int, expected: Published) -> Resume:
     """Resume with ModelStore.download, HF_ENDPOINT pointing at the counting relay in front of olah."""
-    from creator_kit.cache import repo_folder_name
-    from creator_kit.store import ModelStore
+    from creator_kit.library.cache import repo_folder_name
+    from creator_kit.library.store import ModelStore
 
     os.environ["HF_ENDPOINT"] = proxy.endpoint
     proxy.reset()
@@ -355,8 +355,8 @@ def resume_store_via_olah(proxy: CountingProxy, models: Path, kept: int, expecte
 
 
 def resume_blob_via_range_server(proxy: CountingProxy, part: Path, kept: int, expected: Published) -> Resume:
-    """Resume the same partial file with creator_kit.download.fetch_blob from a Range-capable static server."""
-    from creator_kit.download import fetch_blob
+    """Resume the same partial file with creator_kit.library.download.fetch_blob from a Range-capable static server."""
+    from creator_kit.library.download import fetch_blob
 
     blob = part.with_name(expected.sha256)
     url = f"{proxy.endpoint}/{expected.sha256[:2]}/{expected.sha256[2:4]}/{expected.sha256}"

@@ -56,9 +56,9 @@ def main() -> int:
     torch.set_num_threads(torch.get_num_threads())
 
     from creator_kit import image
-    from creator_kit.config import configure
-    from creator_kit.events import Preview
-    from creator_kit.store import ModelStore
+    from creator_kit.core.config import configure
+    from creator_kit.core.events import Preview
+    from creator_kit.library.store import ModelStore
 
     with tempfile.TemporaryDirectory(prefix="bench-image-") as scratch:
         scratch = Path(scratch)

@@ -57,7 +57,7 @@ def main() -> None:
 
     from tiny_models import write_random_safetensors
 
-    from creator_kit.store import ModelStore
+    from creator_kit.library.store import ModelStore
 
     load = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="creator-kit-bench-integrity-") as scratch:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import importlib.metadata
 import importlib.util
 import json
 import os
@@ -38,10 +39,12 @@ import torch
 from results_file import RESULTS, write_section
 from transformers import GPT2Config, GPT2LMHeadModel
 
-from creator_kit import ModelStore, convert, runtime
-from creator_kit.starter import build_starters
-from creator_kit.text import load_causal_lm
-from creator_kit.variant_model import VariantLM
+from creator_kit import ModelStore, runtime
+from creator_kit.convert import graphs
+from creator_kit.engines.text import load_causal_lm
+from creator_kit.engines.variant_text import VariantLM
+from creator_kit.library import variants
+from creator_kit.starters.build import build_starters
 
 SECTION = "## int8 and converted text models"
 SECTION_UNET = "## int8 for a diffusion UNet"
@@ -52,19 +55,19 @@ def variant(model: torch.nn.Module, backend: str, int8: bool, folder: Path) -> V
     """`model` converted the way `convert.convert` does it, without a store; int8: NNCF's int8 weights for OpenVINO
     (as `convert` makes them), ONNX Runtime's dynamic int8 for ONNX (measured, not offered there)."""
     folder.mkdir(parents=True)
-    program, shape = convert.export_step(model)
-    graph = folder / convert.GRAPH_FILES[backend]
+    program, shape = graphs.export_step(model)
+    graph = folder / variants.GRAPH_FILES[backend]
     if backend == "openvino":
-        convert._to_openvino(program, folder, int8)
+        graphs.to_openvino(program, folder, int8)
     else:
-        convert._to_onnx(program, folder)
+        graphs.to_onnx(program, folder)
         if int8:
             from onnxruntime.quantization import QuantType, quantize_dynamic
 
             quantize_dynamic(graph, graph, weight_type=QuantType.QInt8)
     model.generation_config.save_pretrained(folder)  # as `convert` keeps it: the variant generates with it
     about = {"backend": backend, "int8": int8, **shape}
-    (folder / convert.VARIANT_FILE).write_text(json.dumps(about), encoding="utf-8")
+    (folder / variants.VARIANT_FILE).write_text(json.dumps(about), encoding="utf-8")
     return VariantLM(model.config, graph, about)
 
 
@@ -110,7 +113,7 @@ def methods(base: torch.nn.Module, scratch: Path, compile_too: bool) -> dict[str
         "torch.ao dynamic int8": lambda: runtime.quantize_int8(copy.deepcopy(base)),
     }
     made.update(torchao_methods(base, TORCHAO, compile_too))
-    for backend in convert.BACKENDS:
+    for backend in variants.BACKENDS:
         for int8 in (False, True):
             name = f"{backend}{' int8' if int8 else ''}"
             made[name] = lambda b=backend, q=int8, n=name: variant(base, b, q, scratch / n.replace(" ", "-"))
@@ -226,7 +229,7 @@ def openvino_unet(unet: torch.nn.Module, inputs: tuple, precision: str, threads:
     """`unet` converted by `openvino.convert_model` at the shapes of `inputs`, compiled in `precision`."""
     import openvino
 
-    with convert._no_telemetry():
+    with graphs.no_telemetry():
         graph = openvino.convert_model(_UNetCall(unet), example_input=inputs, input=[tuple(t.shape) for t in inputs])
     settings = {"INFERENCE_PRECISION_HINT": precision, "INFERENCE_NUM_THREADS": threads, "PERFORMANCE_HINT": "LATENCY"}
     compiled = openvino.Core().compile_model(graph, "CPU", settings)
@@ -260,14 +263,14 @@ def main() -> None:
 
 def machine() -> str:
     """The CPU and its flags of note, as `creator-kit models bench` names them."""
-    from creator_kit.bench import cpu_flags, cpu_name
+    from creator_kit.workflows.bench import cpu_flags, cpu_name
 
     return f"{cpu_name()} ({platform.machine()}; {', '.join(cpu_flags()) or 'no flags of note'})"
 
 
 def text_section(args: argparse.Namespace, rows: list[dict], agreement: dict[str, str]) -> str:
     tools = ("torch", "torchao", "openvino", "nncf", "onnxruntime")
-    versions = {name: convert.importlib.metadata.version(name) for name in tools if convert._installed(name)}
+    versions = {name: importlib.metadata.version(name) for name in tools if importlib.util.find_spec(name)}
     return "\n".join(
         [
             SECTION,

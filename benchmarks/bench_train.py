@@ -54,9 +54,9 @@ def main() -> None:
     from tiny_models import CORPUS, build_gpt2
     from transformers.utils import logging as transformers_logging
 
-    from creator_kit.config import configure
-    from creator_kit.sizing import count_parameters
-    from creator_kit.store import ModelStore
+    from creator_kit.core.config import configure
+    from creator_kit.library.sizing import count_parameters
+    from creator_kit.library.store import ModelStore
     from creator_kit.train import TrainingConfig, prepare
     from widgets.training_monitor import PLOT_TIME_SHARE, REDRAW_INTERVAL_S, TrainingMonitor
 

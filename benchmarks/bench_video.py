@@ -29,8 +29,8 @@ sys.path.insert(0, str(ROOT / "tests"))
 from tiny_models import build_stable_diffusion  # noqa: E402
 
 from creator_kit import configure, video  # noqa: E402
-from creator_kit.frames import encode_mp4  # noqa: E402
-from creator_kit.store import ModelStore  # noqa: E402
+from creator_kit.engines.frames import encode_mp4  # noqa: E402
+from creator_kit.library.store import ModelStore  # noqa: E402
 
 SECTION = "## Video"
 WIDTH, HEIGHT, FPS, FRAMES = 512, 288, 24, 240

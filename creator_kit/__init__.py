@@ -7,11 +7,9 @@ The panels in `widgets` use only what this module exports.
 import importlib
 from typing import Any
 
-from creator_kit import files, text_params, validate
-from creator_kit.cache import InstalledModel, VerifyReport
-from creator_kit.catalog import TASKS, TEXT_GENERATION, TEXT_TO_IMAGE, TEXT_TO_VIDEO, CatalogEntry
-from creator_kit.config import Settings, configure, get_settings
-from creator_kit.errors import (
+from creator_kit.core import files, validate
+from creator_kit.core.config import Settings, configure, get_settings
+from creator_kit.core.errors import (
     CancelledError,
     CreatorKitError,
     InsufficientDiskError,
@@ -30,41 +28,46 @@ from creator_kit.errors import (
     UnwritablePathError,
     WrongTaskError,
 )
-from creator_kit.events import Done, Eta, Event, EventCallback, Log, Metric, Preview, Progress, TqdmReporter
-from creator_kit.sizing import ModelInfo, human_size
-from creator_kit.store import ModelStore, StoreChange
-from creator_kit.text_params import GenerationParams
+from creator_kit.core.events import Done, Eta, Event, EventCallback, Log, Metric, Preview, Progress, TqdmReporter
+from creator_kit.engines import text_params
+from creator_kit.engines.text_params import GenerationParams
+from creator_kit.library.cache import InstalledModel, VerifyReport
+from creator_kit.library.catalog import TASKS, TEXT_GENERATION, TEXT_TO_IMAGE, TEXT_TO_VIDEO, CatalogEntry
+from creator_kit.library.sizing import ModelInfo, human_size
+from creator_kit.library.store import ModelStore, StoreChange
 
 __version__ = "0.1.0"
 
 #: Public names whose modules import torch or transformers: loaded on first use, so `import creator_kit` stays light.
 _LAZY = {
-    "text": ("creator_kit.text", None),
-    "image": ("creator_kit.image", None),
+    "text": ("creator_kit.engines.text", None),
+    "image": ("creator_kit.engines.image", None),
     "train": ("creator_kit.train", None),
-    "build_starters": ("creator_kit.starter", "build_starters"),
-    "choose_models": ("creator_kit.starter", "choose_models"),
+    "build_starters": ("creator_kit.starters.build", "build_starters"),
+    "choose_models": ("creator_kit.starters.build", "choose_models"),
     "TrainingConfig": ("creator_kit.train", "TrainingConfig"),
     "TrainingResult": ("creator_kit.train", "TrainingResult"),
-    "reproduce": ("creator_kit.manifest", "reproduce"),
-    "Reproduction": ("creator_kit.manifest", "Reproduction"),
-    "ImageResult": ("creator_kit.image", "ImageResult"),
-    "video": ("creator_kit.video", None),
-    "storyboard": ("creator_kit.storyboard", None),
-    "compare": ("creator_kit.compare", None),
-    "companions": ("creator_kit.companions", None),
-    "arena": ("creator_kit.arena", None),
-    "queue": ("creator_kit.queue", None),
-    "bench": ("creator_kit.bench", None),
-    "VideoResult": ("creator_kit.video", "VideoResult"),
-    "runtime": ("creator_kit.runtime", None),
-    "manifest": ("creator_kit.manifest", None),
-    "outputs": ("creator_kit.outputs", None),
-    "generate": ("creator_kit.text", "generate"),
-    "stream": ("creator_kit.text", "stream"),
-    "TextResult": ("creator_kit.text", "TextResult"),
-    "LoadedModel": ("creator_kit.runtime", "LoadedModel"),
-    "Manifest": ("creator_kit.manifest", "Manifest"),
+    "reproduce": ("creator_kit.engines.tasks", "reproduce"),
+    "load_installed": ("creator_kit.engines.tasks", "load_installed"),
+    "Reproduction": ("creator_kit.engines.manifest", "Reproduction"),
+    "ImageResult": ("creator_kit.engines.image", "ImageResult"),
+    "video": ("creator_kit.engines.video", None),
+    "storyboard": ("creator_kit.engines.storyboard", None),
+    "compare": ("creator_kit.workflows.compare", None),
+    "companions": ("creator_kit.engines.companions", None),
+    "arena": ("creator_kit.workflows.arena", None),
+    "queue": ("creator_kit.workflows.queue", None),
+    "bench": ("creator_kit.workflows.bench", None),
+    "VideoResult": ("creator_kit.engines.video", "VideoResult"),
+    "runtime": ("creator_kit.engines.runtime", None),
+    "manifest": ("creator_kit.engines.manifest", None),
+    "outputs": ("creator_kit.workflows.outputs", None),
+    "Output": ("creator_kit.workflows.outputs", "Output"),
+    "generate": ("creator_kit.engines.text", "generate"),
+    "stream": ("creator_kit.engines.text", "stream"),
+    "TextResult": ("creator_kit.engines.text", "TextResult"),
+    "LoadedModel": ("creator_kit.engines.runtime", "LoadedModel"),
+    "Manifest": ("creator_kit.engines.manifest", "Manifest"),
 }
 
 
@@ -105,6 +108,7 @@ __all__ = [
     "ModelStore",
     "NetworkError",
     "OfflineError",
+    "Output",
     "OutputExistsError",
     "Preview",
     "Progress",
@@ -136,6 +140,7 @@ __all__ = [
     "get_settings",
     "human_size",
     "image",
+    "load_installed",
     "manifest",
     "outputs",
     "queue",

@@ -3,7 +3,7 @@
 It uses the models you have downloaded (`creator-kit models download segmind/tiny-sd`, say) and, for a task
 with none, builds the starter models first (tiny, for trying the workflow offline: one bar per model, and one
 line saying so). Nothing touches the network. At the end it prints where the executed notebook and each output
-are. Models and outputs are the project's (see creator_kit/config.py), the ones `make lab` opens the notebooks on.
+are. Models and outputs are the project's (see creator_kit/core/config.py), the ones `make lab` opens the notebooks on.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ os.environ["HF_HUB_OFFLINE"] = "1"  # before huggingface_hub is imported: the li
 import papermill
 
 import creator_kit as ck
-from creator_kit.starter import SetupBars
+from creator_kit.starters.build import SetupBars
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOK = ROOT / "notebooks" / "00_quickstart.ipynb"

@@ -89,14 +89,14 @@ def models_dir(tmp_path) -> Path:
 
 @pytest.fixture
 def store(models_dir, tmp_path):
-    from creator_kit.store import ModelStore
+    from creator_kit.library.store import ModelStore
 
     return ModelStore(models_dir, offline=False, user_cache=tmp_path / "user-hf-cache")
 
 
 @pytest.fixture(autouse=True)
 def _fresh_settings():
-    from creator_kit.config import reset_settings
+    from creator_kit.core.config import reset_settings
 
     reset_settings()
     yield
@@ -106,7 +106,7 @@ def _fresh_settings():
 @pytest.fixture(scope="session")
 def installed_models_dir(hub, tmp_path_factory) -> Path:
     """A models folder holding every tiny model the workflows load (text, image, video), downloaded once per run."""
-    from creator_kit.store import ModelStore
+    from creator_kit.library.store import ModelStore
 
     models = tmp_path_factory.mktemp("installed-models")
     store = ModelStore(models, offline=False, user_cache=models / "no-user-cache")
@@ -126,8 +126,8 @@ def installed_store(installed_models_dir, tmp_path):
 
     import torch
 
-    from creator_kit.config import configure
-    from creator_kit.store import ModelStore
+    from creator_kit.core.config import configure
+    from creator_kit.library.store import ModelStore
 
     models = shutil.copytree(installed_models_dir, tmp_path / "installed-models", symlinks=True)
     configure(models_dir=models, outputs_dir=tmp_path / "outputs")
@@ -166,8 +166,8 @@ def configured_copy(models_dir: Path, tmp_path: Path):
     import torch
 
     from creator_kit import runtime
-    from creator_kit.config import configure
-    from creator_kit.store import ModelStore
+    from creator_kit.core.config import configure
+    from creator_kit.library.store import ModelStore
 
     models = shutil.copytree(models_dir, tmp_path / "models", symlinks=True)
     configure(models_dir=models, outputs_dir=tmp_path / "outputs", offline=True)

@@ -20,7 +20,7 @@ from olah_hub import free_port
 from playwright.sync_api import Locator, Page, expect
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
-from creator_kit.commands import LAB_PRIVACY
+from creator_kit.lab import LAB_PRIVACY
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [

@@ -17,7 +17,7 @@ import pytest
 from conftest import TINY_GPT2
 from test_notebooks import CHECKED, NBVAL, NOTEBOOKS
 
-from creator_kit.store import ModelStore
+from creator_kit.library.store import ModelStore
 
 REPO = NOTEBOOKS.parent
 PAPERMILL = [sys.executable, "-m", "papermill"]

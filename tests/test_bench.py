@@ -11,7 +11,7 @@ import pytest
 
 from creator_kit import CancelledError, ModelStore, bench, configure, files, runtime
 from creator_kit.cli import main
-from creator_kit.starter import build_starters
+from creator_kit.starters.build import build_starters
 
 TEXT, PICTURE = "local/starter-text", "local/starter-image"
 

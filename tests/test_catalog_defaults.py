@@ -10,8 +10,8 @@ from tiny_classes import build_llama_chat, build_sd_turbo, build_wan, install_as
 from tiny_models import CORPUS, build_stable_diffusion, build_text_to_video
 
 from creator_kit import image, text, video
-from creator_kit.catalog import catalog_entries, model_defaults
-from creator_kit.text_params import resolve_params
+from creator_kit.engines.text_params import resolve_params
+from creator_kit.library.catalog import catalog_entries, model_defaults
 
 SD_TURBO, SD15 = "stabilityai/sd-turbo", "stable-diffusion-v1-5/stable-diffusion-v1-5"
 WAN, ZEROSCOPE, SMOLLM = (
@@ -41,8 +41,8 @@ def catalog_store(sources, tmp_path):
     import torch
 
     from creator_kit import runtime
-    from creator_kit.config import configure
-    from creator_kit.store import ModelStore
+    from creator_kit.core.config import configure
+    from creator_kit.library.store import ModelStore
 
     configure(models_dir=tmp_path / "models", outputs_dir=tmp_path / "outputs")
     for repo_id, folder in sources.items():

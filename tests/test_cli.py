@@ -10,7 +10,7 @@ import sys
 import pytest
 from conftest import PICKLE_ONLY, TINY_GPT2
 
-from creator_kit.catalog import TASKS
+from creator_kit.library.catalog import TASKS
 
 
 def run_cli(*args: str, endpoint: str | None = None) -> subprocess.CompletedProcess:
@@ -136,7 +136,7 @@ def test_reproduce_a_saved_text_result(installed_models_dir, tmp_path):
 
 
 def test_lab_starts_jupyterlab_on_the_notebooks_with_news_and_update_checks_off(tmp_path, monkeypatch):
-    from creator_kit import cli, commands
+    from creator_kit import cli, lab
 
     started = []
     monkeypatch.setattr(os, "execv", lambda path, argv: started.append(argv))
@@ -148,7 +148,7 @@ def test_lab_starts_jupyterlab_on_the_notebooks_with_news_and_update_checks_off(
     (command,) = started
     assert command[:3] == [sys.executable, "-m", "jupyterlab"]
     assert f"--ServerApp.root_dir={tmp_path / 'notebooks'}" in command
-    assert {*commands.LAB_PRIVACY, "--ServerApp.port=8899", "--no-browser"} <= set(command)
+    assert {*lab.LAB_PRIVACY, "--ServerApp.port=8899", "--no-browser"} <= set(command)
     assert os.environ["CREATOR_KIT_MODELS_DIR"] == str(tmp_path / "store")  # the notebooks' kernels use it too
 
 
@@ -156,7 +156,7 @@ def test_lab_privacy_flags_turn_news_update_checks_and_the_extension_manager_off
     from jupyterlab.handlers.announcements import NeverCheckForUpdate
     from jupyterlab.labapp import LabApp
 
-    from creator_kit.commands import LAB_PRIVACY
+    from creator_kit.lab import LAB_PRIVACY
 
     app = LabApp()
     app.parse_command_line(LAB_PRIVACY)

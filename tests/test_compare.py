@@ -11,7 +11,7 @@ from conftest import TINY_GPT2, TINY_SD
 
 from creator_kit import arena, compare, manifest
 from creator_kit.cli import main as cli_main
-from creator_kit.errors import InvalidInputError, ModelNotInstalledError, WrongTaskError
+from creator_kit.core.errors import InvalidInputError, ModelNotInstalledError, WrongTaskError
 
 
 @pytest.fixture

@@ -12,8 +12,8 @@ import papermill
 import pytest
 from conftest import TINY_GPT2
 
-from creator_kit.config import PROJECT_MARKER, configure, get_settings, locate, project_dir, reset_settings
-from creator_kit.errors import NotFoundError
+from creator_kit.core.config import PROJECT_MARKER, configure, get_settings, locate, project_dir, reset_settings
+from creator_kit.core.errors import NotFoundError
 
 FOLDER_VARIABLES = ("CREATOR_KIT_MODELS_DIR", "CREATOR_KIT_OUTPUTS_DIR")
 

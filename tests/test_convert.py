@@ -16,10 +16,12 @@ from conftest import configured_copy
 from test_cli import assert_one_line_error, run_cli
 
 from creator_kit import convert, text
-from creator_kit.errors import InvalidInputError, ModelNotInstalledError
-from creator_kit.events import Progress
-from creator_kit.starter import build_starters
-from creator_kit.store import ModelStore
+from creator_kit.convert.variant import STAGES
+from creator_kit.core.errors import InvalidInputError, MissingExtraError, ModelNotInstalledError
+from creator_kit.core.events import Progress
+from creator_kit.library import variants
+from creator_kit.library.store import ModelStore
+from creator_kit.starters.build import build_starters
 
 STARTER = "local/starter-text"
 PROMPTS = ["Once upon a time", "The old man walked", "In the morning the children", "She opened the door and"]
@@ -71,7 +73,7 @@ def test_openvino_variant_is_its_own_model_and_generates_like_its_source(starter
     assert conversion["backend"] == "openvino"
     assert {"torch", "transformers", "openvino"} <= conversion["tools"].keys()
     assert variant.metadata["manifest"]["model"] == STARTER
-    assert [e.stage for e in stages if isinstance(e, Progress)] == list(convert.STAGES["text-generation"])
+    assert [e.stage for e in stages if isinstance(e, Progress)] == list(STAGES["text-generation"])
     assert (Path(variant.path) / "model.xml").is_file() and not list(Path(variant.path).glob("*.bin"))
 
     result = text.generate("Once upon a time", model=variant.repo_id, max_new_tokens=12, seed=3)
@@ -166,8 +168,8 @@ def test_an_interrupted_conversion_leaves_no_model_and_no_scratch(starter_store)
 
 
 def test_a_missing_backend_package_is_one_error_with_the_pip_command(starter_store, monkeypatch):
-    monkeypatch.setitem(convert.PACKAGES, "onnx", ("creator-kit-no-such-package",))
-    with pytest.raises(convert.MissingExtraError, match=r'pip install "creator-kit\[onnx\]"') as raised:
+    monkeypatch.setitem(variants.PACKAGES, "onnx", ("creator-kit-no-such-package",))
+    with pytest.raises(MissingExtraError, match=r'pip install "creator-kit\[onnx\]"') as raised:
         convert.convert(STARTER, to="onnx")
     assert raised.value.exit_code == 3
     assert not starter_store.is_installed("local/starter-text-onnx")

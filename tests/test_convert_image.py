@@ -14,12 +14,14 @@ import pytest
 from conftest import configured_copy
 from test_cli import assert_one_line_error, run_cli
 
-from creator_kit import convert, image, sizing
-from creator_kit.catalog import TEXT_TO_VIDEO
-from creator_kit.errors import WrongTaskError
-from creator_kit.events import Progress
-from creator_kit.starter import build_starters
-from creator_kit.store import ModelStore
+from creator_kit import convert, image
+from creator_kit.convert.variant import STAGES
+from creator_kit.core.errors import WrongTaskError
+from creator_kit.core.events import Progress
+from creator_kit.library import sizing, variants
+from creator_kit.library.catalog import TEXT_TO_VIDEO
+from creator_kit.library.store import ModelStore
+from creator_kit.starters.build import build_starters
 
 STARTER = "local/starter-image"
 VARIANT = "local/starter-image-openvino"
@@ -51,7 +53,7 @@ def test_openvino_pipeline_variant_draws_what_its_source_draws(starter_store):
     source = starter_store.get(STARTER)
     variant = convert.convert(STARTER, to="openvino", on_event=stages.append)
     assert variant.repo_id == VARIANT and variant.task == "text-to-image"
-    assert [e.stage for e in stages if isinstance(e, Progress)] == list(convert.STAGES["text-to-image"])
+    assert [e.stage for e in stages if isinstance(e, Progress)] == list(STAGES["text-to-image"])
     conversion = variant.metadata["conversion"]
     assert conversion["source"] == STARTER and conversion["revision"] == source.commit
     assert conversion["pipeline"] == "StableDiffusionPipeline" and conversion["tools"]["openvino"]
@@ -122,7 +124,7 @@ def test_picture_models_refuse_what_is_not_offered_in_one_line(starter_store, ar
 
 def test_video_models_do_not_convert():
     with pytest.raises(WrongTaskError, match="Text-to-video models do not convert"):
-        convert.check_offered("openvino", False, TEXT_TO_VIDEO)
+        variants.check_offered("openvino", False, TEXT_TO_VIDEO)
 
 
 @pytest.mark.slow

@@ -8,8 +8,8 @@ import sys
 
 from conftest import TINY_GPT2
 
-from creator_kit.config import get_settings
-from creator_kit.store import ModelStore
+from creator_kit.core.config import get_settings
+from creator_kit.library.store import ModelStore
 from creator_kit.train import TrainingConfig
 
 #: The launch that runs N real processes, here on the CPU too (`--cpu --num_processes 2` silently runs one).
@@ -28,7 +28,7 @@ def test_two_processes_train_one_model_and_only_the_main_one_reports(installed_s
     env["CREATOR_KIT_OUTPUTS_DIR"] = str(settings.outputs_dir)
     launched = subprocess.run(
         [sys.executable, "-m", "accelerate.commands.launch", *LAUNCH, "--dynamo_backend", "no", "-m",
-         "creator_kit.train", str(run)],
+         "creator_kit", "train", "config", str(run)],
         capture_output=True, text=True, env=env, timeout=300,
     )  # fmt: skip
     assert launched.returncode == 0, launched.stderr[-3000:]

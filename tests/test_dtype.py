@@ -7,8 +7,9 @@ import pytest
 import torch
 from conftest import TINY_GPT2, TINY_SD
 
-from creator_kit import config, image, manifest, text
-from creator_kit.errors import InvalidInputError
+from creator_kit import image, reproduce, text
+from creator_kit.core import config
+from creator_kit.core.errors import InvalidInputError
 
 FAST_BF16 = config.cpu_has_fast_bf16()
 
@@ -31,7 +32,7 @@ def test_images_record_their_dtype_and_reproduce_in_it(installed_store, tmp_path
     assert explicit.manifest.parameters["dtype"] == "float32"
     for result, name in ((default, "default"), (explicit, "explicit")):
         (path,) = result.save(folder=tmp_path, name=name)
-        assert manifest.reproduce(path).matches
+        assert reproduce(path).matches
 
 
 def test_manifests_from_before_the_dtype_was_recorded_replay_in_float32(installed_store):

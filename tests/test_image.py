@@ -11,8 +11,8 @@ from PIL import Image
 
 from creator_kit import image
 from creator_kit import manifest as manifests
-from creator_kit.errors import CancelledError, InvalidInputError, ModelNotInstalledError, WrongTaskError
-from creator_kit.events import Done, Preview, Progress
+from creator_kit.core.errors import CancelledError, InvalidInputError, ModelNotInstalledError, WrongTaskError
+from creator_kit.core.events import Done, Preview, Progress
 
 NATIVE = 32  # the tiny pipeline: UNet sample size 16 x VAE scale factor 2
 

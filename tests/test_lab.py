@@ -17,7 +17,7 @@ import pytest
 from lab_page import stop
 from olah_hub import free_port
 
-from creator_kit.config import PROJECT_MARKER
+from creator_kit.core.config import PROJECT_MARKER
 
 START_S = 120
 NOTIFICATION = "@jupyterlab/apputils-extension:notification"

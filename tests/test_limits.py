@@ -11,10 +11,11 @@ from pathlib import Path
 import pytest
 from conftest import TINY_GPT2, TINY_SD, TINY_T2V
 
-from creator_kit import image, runtime, sizing, storyboard, text, video
-from creator_kit.errors import IntegrityError, InvalidInputError
-from creator_kit.text_params import resolve_params
-from creator_kit.validate import MAX_PROMPT_CHARS
+from creator_kit import image, runtime, storyboard, text, video
+from creator_kit.core.errors import IntegrityError, InvalidInputError
+from creator_kit.core.validate import MAX_PROMPT_CHARS
+from creator_kit.engines.text_params import resolve_params
+from creator_kit.library import sizing
 
 TOO_LONG = "a" * (MAX_PROMPT_CHARS + 1)
 SMALL = {"width": 32, "height": 32, "steps": 1, "density": 0, "fps": 4, "duration": 1.0, "seed": 1}

@@ -12,8 +12,8 @@ from tiny_classes import build_gpt_neo, build_llama_chat, build_qwen2_chat, buil
 from tiny_models import CORPUS
 
 from creator_kit import image, text, video
-from creator_kit.errors import InvalidInputError
-from creator_kit.events import Progress
+from creator_kit.core.errors import InvalidInputError
+from creator_kit.core.events import Progress
 
 BUILDERS = {
     "gpt-neo": lambda folder: build_gpt_neo(folder, CORPUS),
@@ -38,8 +38,8 @@ def classes(class_sources, tmp_path):
     import torch
 
     from creator_kit import runtime
-    from creator_kit.config import configure
-    from creator_kit.store import ModelStore
+    from creator_kit.core.config import configure
+    from creator_kit.library.store import ModelStore
 
     configure(models_dir=tmp_path / "models", outputs_dir=tmp_path / "outputs")
     store = ModelStore()

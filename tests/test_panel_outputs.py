@@ -10,7 +10,7 @@ from conftest import TINY_SD
 
 import creator_kit as ck
 from creator_kit import CancelledError, UnwritablePathError, get_settings, manifest, outputs
-from creator_kit.errors import NotFoundError
+from creator_kit.core.errors import NotFoundError
 from widgets import GenerationPreviewer
 
 WAIT_S = 60

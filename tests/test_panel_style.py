@@ -19,7 +19,7 @@ from nbconvert import HTMLExporter
 from PIL import Image
 
 from creator_kit import ModelStore, TrainingConfig
-from creator_kit.events import Metric
+from creator_kit.core.events import Metric
 from widgets import GenerationPreviewer, ModelBrowser, TrainingMonitor
 from widgets.fields import AutoInt
 from widgets.model_card import INSTALLED

@@ -11,7 +11,8 @@ import pytest
 from conftest import TINY_GPT2, TINY_SD
 from olah_hub import free_port
 
-from creator_kit import ModelStore, NetworkError, hub, runtime, text
+from creator_kit import ModelStore, NetworkError, runtime, text
+from creator_kit.library import hub
 from creator_kit.train import TrainingConfig
 from widgets import GenerationPreviewer, ModelBrowser, TrainingMonitor
 from widgets.model_browser import ModelCard

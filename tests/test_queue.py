@@ -16,8 +16,8 @@ from conftest import TINY_GPT2, TINY_SD
 
 from creator_kit import manifest, queue
 from creator_kit.cli import main as cli_main
-from creator_kit.errors import CancelledError, InvalidInputError, ModelNotInstalledError, WrongTaskError
-from creator_kit.events import Metric, Preview, Progress
+from creator_kit.core.errors import CancelledError, InvalidInputError, ModelNotInstalledError, WrongTaskError
+from creator_kit.core.events import Metric, Preview, Progress
 
 
 def write_queue(folder: Path, name: str = "stories.json", **fields) -> Path:
@@ -28,7 +28,7 @@ def write_queue(folder: Path, name: str = "stories.json", **fields) -> Path:
 
 
 def installed_store_outputs() -> Path:
-    from creator_kit.config import get_settings
+    from creator_kit.core.config import get_settings
 
     return get_settings().outputs_dir
 

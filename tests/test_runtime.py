@@ -11,14 +11,14 @@ from conftest import PICKLE_ONLY, TINY_GPT2
 from tiny_models import write_random_safetensors
 
 from creator_kit import runtime, text
-from creator_kit.errors import (
+from creator_kit.core.errors import (
     IntegrityError,
     InvalidInputError,
     ModelNotInstalledError,
     UnsafeWeightsError,
     WrongTaskError,
 )
-from creator_kit.events import Done, Log
+from creator_kit.core.events import Done, Log
 
 
 def _load(cache: runtime.Runtime, repo_id: str, **options) -> runtime.LoadedModel:
@@ -160,7 +160,7 @@ def test_pickle_weights_load_only_for_models_downloaded_with_the_opt_in(installe
     with pytest.raises(UnsafeWeightsError, match="--allow-pickle"):
         _load(runtime.Runtime(), registered)
 
-    from creator_kit.store import ModelStore
+    from creator_kit.library.store import ModelStore
 
     store = ModelStore(tmp_path / "models", offline=False, user_cache=tmp_path / "no-cache")
     store.download(PICKLE_ONLY, allow_pickle=True)
@@ -180,8 +180,8 @@ def _load_model_only(path, *, device, dtype, use_safetensors):
 
 
 def test_memory_budget_comes_from_the_environment(monkeypatch):
-    from creator_kit.config import reset_settings
-    from creator_kit.runtime import Runtime
+    from creator_kit.core.config import reset_settings
+    from creator_kit.engines.runtime import Runtime
 
     monkeypatch.setenv("CREATOR_KIT_MEMORY_BUDGET", "123456789")
     reset_settings()

@@ -6,12 +6,12 @@ import os
 import subprocess
 import sys
 
-from creator_kit.starter import STARTERS
+from creator_kit.starters.build import STARTERS
 
 BUILD = """
 import sys
 from creator_kit import ModelStore, choose_models
-from creator_kit.starter import SetupBars
+from creator_kit.starters.build import SetupBars
 
 with SetupBars() as bars:
     choose_models(["text-generation", "text-to-image", "text-to-video"], ModelStore(sys.argv[1]), on_event=bars)

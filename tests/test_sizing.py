@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from tiny_models import CORPUS, build_gpt2
 
-from creator_kit.sizing import Fit, count_parameters, estimate_load_bytes
+from creator_kit.library.sizing import Fit, count_parameters, estimate_load_bytes
 
 MEASURE_LOAD = """
 import gc, sys, psutil, torch
@@ -85,7 +85,7 @@ def test_info_of_a_remote_model_reports_its_download_size(hub, store):
 
 
 def test_info_offline_falls_back_to_the_catalog(tmp_path):
-    from creator_kit.store import ModelStore
+    from creator_kit.library.store import ModelStore
 
     info = ModelStore(tmp_path / "models", offline=True).info("distilbert/distilgpt2", dtype="float16")
     assert info.parameters == 81_912_576 and info.dtype == "float16" and info.status == "available"

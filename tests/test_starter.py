@@ -11,10 +11,10 @@ from PIL import Image
 
 from creator_kit import image, text, video
 from creator_kit.cli import main as cli_main
-from creator_kit.config import configure
-from creator_kit.events import Done, Log, Progress
-from creator_kit.starter import DESCRIPTION, build_starters, choose_models
-from creator_kit.store import ModelStore
+from creator_kit.core.config import configure
+from creator_kit.core.events import Done, Log, Progress
+from creator_kit.library.store import ModelStore
+from creator_kit.starters.build import DESCRIPTION, build_starters, choose_models
 
 TASKS = {"local/starter-text": "text-generation", "local/starter-image": "text-to-image"}
 TASKS["local/starter-video"] = "text-to-video"

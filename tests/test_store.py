@@ -16,8 +16,7 @@ import pytest
 from conftest import BIG, PICKLE_ONLY, TINY_GPT2, TINY_SD
 from olah_hub import OlahHub
 
-from creator_kit.cache import repo_folder_name
-from creator_kit.errors import (
+from creator_kit.core.errors import (
     CancelledError,
     InsufficientDiskError,
     InvalidInputError,
@@ -28,8 +27,9 @@ from creator_kit.errors import (
     OfflineError,
     UnsafeWeightsError,
 )
-from creator_kit.events import Done, Progress
-from creator_kit.store import ModelStore
+from creator_kit.core.events import Done, Progress
+from creator_kit.library.cache import repo_folder_name
+from creator_kit.library.store import ModelStore
 
 
 def sha256(path: Path) -> str:
@@ -285,7 +285,7 @@ def test_not_enough_disk_is_refused_before_writing(hub, store, monkeypatch):
     def almost_full(path):
         return real_usage(path)._replace(free=1024 * 1024)
 
-    monkeypatch.setattr("creator_kit.sizing.shutil.disk_usage", almost_full)
+    monkeypatch.setattr("creator_kit.library.sizing.shutil.disk_usage", almost_full)
     with pytest.raises(InsufficientDiskError, match="needs"):
         store.download(BIG)
     assert store.installed() == []

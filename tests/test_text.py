@@ -10,8 +10,8 @@ import pytest
 from conftest import TINY_GPT2
 
 from creator_kit import manifest, text
-from creator_kit.errors import InvalidInputError, InvalidRepoIdError, ModelNotInstalledError
-from creator_kit.events import Done, Preview, Progress
+from creator_kit.core.errors import InvalidInputError, InvalidRepoIdError, ModelNotInstalledError
+from creator_kit.core.events import Done, Preview, Progress
 
 PROMPT = "Once upon a time"
 
@@ -255,7 +255,7 @@ def test_results_save_as_text_with_a_manifest_sidecar_that_replays(installed_sto
 
 
 def test_results_save_into_the_outputs_folder_by_default(installed_store):
-    from creator_kit.config import get_settings
+    from creator_kit.core.config import get_settings
 
     path = text.generate(PROMPT, model=TINY_GPT2, max_new_tokens=2, seed=0).save()
     assert path.parent == get_settings().outputs_dir and path.suffix == ".txt"
@@ -263,7 +263,7 @@ def test_results_save_into_the_outputs_folder_by_default(installed_store):
 
 
 def test_bad_manifests_and_names_are_refused(tmp_path):
-    from creator_kit.errors import NotFoundError
+    from creator_kit.core.errors import NotFoundError
 
     with pytest.raises(NotFoundError, match="No manifest"):
         manifest.read(tmp_path / "missing.txt")

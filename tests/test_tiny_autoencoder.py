@@ -12,15 +12,16 @@ from olah_hub import publish
 from PIL import Image
 from test_cli import run_cli
 
-from creator_kit import companions, compare, configure, image, runtime, video
-from creator_kit.catalog import AUTOENCODER, catalog_entries, catalog_entry
+from creator_kit import companions, compare, configure, image, load_installed, video
 from creator_kit.cli import main as cli_main
-from creator_kit.errors import InvalidInputError, ModelNotInstalledError, WrongTaskError
-from creator_kit.events import Preview
-from creator_kit.manifest import read, reproduce
-from creator_kit.starter import build_starters
-from creator_kit.store import ModelStore
-from creator_kit.tiny import build_tiny_autoencoder
+from creator_kit.core.errors import InvalidInputError, ModelNotInstalledError, WrongTaskError
+from creator_kit.core.events import Preview
+from creator_kit.engines.manifest import read
+from creator_kit.engines.tasks import reproduce
+from creator_kit.library.catalog import AUTOENCODER, catalog_entries, catalog_entry
+from creator_kit.library.store import ModelStore
+from creator_kit.starters.build import build_starters
+from creator_kit.starters.tiny import build_tiny_autoencoder
 
 FITS = "local/tiny-taesd"  # latent family sd, upsamples 2x like the tiny pipelines' VAE
 TOO_DEEP = "local/tiny-taesd-x8"  # family sd, upsamples 8x (TAESD's own shape): does not fit them
@@ -73,7 +74,7 @@ def test_an_installed_companion_is_no_generator_in_pickers_or_comparisons(compan
         compare.check("a boat", [FITS, TINY_SD], companion_store)
     with pytest.raises(WrongTaskError, match="autoencoder"):
         image.generate("a boat", model=FITS, steps=1)
-    loaded = runtime.load_installed(FITS)  # the model browser's Load
+    loaded = load_installed(FITS)  # the model browser's Load
     assert type(loaded.model).__name__ == "AutoencoderTiny" and loaded.task == AUTOENCODER
 
 

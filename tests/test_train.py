@@ -16,10 +16,11 @@ from safetensors.torch import load_file
 
 from creator_kit import CancelledError, InvalidInputError, WrongTaskError, text
 from creator_kit.cli import main as cli_main
-from creator_kit.config import get_settings
-from creator_kit.errors import NotFoundError, TrainingDivergedError
-from creator_kit.events import Done, Log, Metric, Preview, Progress
-from creator_kit.train import TrainingConfig, load_documents, train
+from creator_kit.core.config import get_settings
+from creator_kit.core.errors import NotFoundError, TrainingDivergedError
+from creator_kit.core.events import Done, Log, Metric, Preview, Progress
+from creator_kit.train import TrainingConfig, train
+from creator_kit.train.data import load_documents
 
 TRAIN_KEYS = {"train_loss", "learning_rate", "grad_norm", "epoch", "tokens_per_s", "eta_s"}
 EVAL_KEYS = {"eval_loss", "perplexity", "accuracy", "epoch", "best_step"}
@@ -361,12 +362,11 @@ def test_cli_reports_bad_data_in_one_line_with_exit_code_2(installed_store, tmp_
     assert cli_main(["train", "text", "--model", TINY_GPT2, "--data", str(empty), "--resume"]) == 3
 
 
-def test_module_entry_point_runs_a_saved_config(installed_store, training_text, tmp_path, capsys):
-    from creator_kit.train import main as train_main
-
+def test_train_config_runs_a_saved_config(installed_store, training_text, tmp_path, capsys):
+    """`creator-kit train config` (also `python -m creator_kit train config`, what accelerate launches)."""
     path = tmp_path / "run.json"
     path.write_text(config(training_text, name="from-json", max_steps=2, eval_every=2).to_json(), encoding="utf-8")
-    assert train_main([str(path)]) == 0
+    assert cli_main(["train", "config", str(path)]) == 0
     assert capsys.readouterr().out.startswith("local/from-json: 2 steps")
     assert installed_store.is_installed("local/from-json")
-    assert train_main([str(tmp_path / "missing.json")]) == 3  # not found
+    assert cli_main(["train", "config", str(tmp_path / "missing.json")]) == 3  # not found

@@ -7,7 +7,7 @@ import time
 import pytest
 from conftest import TINY_GPT2
 
-from creator_kit.events import Done, Metric, Preview, Progress
+from creator_kit.core.events import Done, Metric, Preview, Progress
 from creator_kit.train import TrainingConfig
 from widgets.training_monitor import TrainingMonitor, smooth
 

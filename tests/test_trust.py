@@ -15,13 +15,14 @@ from conftest import TINY_GPT2, TINY_SD
 from PIL import Image
 from test_cli import assert_one_line_error, run_cli
 
-from creator_kit import manifest, text
+from creator_kit import manifest, reproduce, text
 from creator_kit.cli import build_parser
 from creator_kit.cli import main as cli_main
-from creator_kit.config import get_settings
-from creator_kit.errors import OutputExistsError
-from creator_kit.events import Log
-from creator_kit.train import TrainingConfig, last_checkpoint, train
+from creator_kit.core.config import get_settings
+from creator_kit.core.errors import OutputExistsError
+from creator_kit.core.events import Log
+from creator_kit.train import TrainingConfig, train
+from creator_kit.train.checkpoints import last_checkpoint
 
 
 def train_cli(training_text: Path, *args: str) -> int:
@@ -160,14 +161,14 @@ def rewrite_manifest(path: Path, **changes) -> None:
 
 def test_a_manifest_from_another_device_runs_here_and_says_so(saved_text):
     rewrite_manifest(saved_text, device="cuda")
-    reproduction = manifest.reproduce(saved_text)
+    reproduction = reproduce(saved_text)
     assert reproduction.matches
     assert any("made on cuda, run on cpu here" in note for note in reproduction.notes)
 
 
 def test_a_revision_other_than_the_installed_one_is_named(saved_text):
     rewrite_manifest(saved_text, revision="0" * 40)
-    assert any("the manifest names 000000000000" in note for note in manifest.reproduce(saved_text).notes)
+    assert any("the manifest names 000000000000" in note for note in reproduce(saved_text).notes)
 
 
 def test_reproduce_answers_files_it_cannot_read_with_one_line(installed_store, saved_text, tmp_path, capsys):

@@ -13,17 +13,18 @@ from conftest import TINY_GPT2, TINY_SD
 from olah_hub import publish
 from tiny_models import write_random_safetensors
 
-from creator_kit import cache, hub, image, runtime, text
-from creator_kit.cache import repo_folder_name
-from creator_kit.errors import (
+from creator_kit import image, runtime, text
+from creator_kit.core.errors import (
     IntegrityError,
     InvalidInputError,
     OfflineError,
     RemoteCodeError,
     UnwritablePathError,
 )
-from creator_kit.events import Log, Progress
-from creator_kit.store import ModelStore
+from creator_kit.core.events import Log, Progress
+from creator_kit.library import cache, hub
+from creator_kit.library.cache import repo_folder_name
+from creator_kit.library.store import ModelStore
 
 REMOTE = "attacker/remote"
 CONFIG = """{"model_type": "evil", "architectures": ["EvilForCausalLM"], "auto_map": {
@@ -300,7 +301,7 @@ def test_remove_refuses_a_folder_that_is_not_a_model_or_leads_outside(store, tmp
 
 
 def test_a_store_that_is_a_file_fails_at_once_with_unwritable_path(hub, tmp_path):
-    from creator_kit.starter import build_starters
+    from creator_kit.starters.build import build_starters
 
     models = tmp_path / "models-file"
     models.write_text("not a folder")

@@ -20,9 +20,9 @@ from conftest import TINY_GPT2, TINY_SD, TINY_T2V
 
 from creator_kit import manifest as manifests
 from creator_kit import video
-from creator_kit.errors import CancelledError, InvalidInputError, WrongTaskError
-from creator_kit.events import Done, Log, Metric, Preview, Progress
-from creator_kit.storyboard import Story, read_file, slerp
+from creator_kit.core.errors import CancelledError, InvalidInputError, WrongTaskError
+from creator_kit.core.events import Done, Log, Metric, Preview, Progress
+from creator_kit.engines.storyboard import Story, read_file, slerp
 
 SCENES = ["a red fox in the snow", "a blue lake at noon", "a green hill at dusk"]
 SMALL = {"width": 64, "height": 48, "steps": 2, "density": 1, "fps": 8, "seed": 3}

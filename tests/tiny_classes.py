@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from creator_kit.tiny import build_clip_tokenizer, build_tokenizer
+from creator_kit.starters.tiny import build_clip_tokenizer, build_tokenizer
 
 #: The chat template SmolLM2-Instruct and Qwen2.5-Instruct ship (ChatML), without their default system prompt.
 CHATML = (
@@ -264,7 +264,7 @@ def install_as(models_dir: Path, repo_id: str, folder: Path, *, task: str | None
     """Put the model in `folder` into the store at `models_dir` under `repo_id`, as a finished download would
     (blobs, snapshot, ref, a complete record; task: the catalog's unless given): a tiny model standing in for a
     catalog model, without the Hub."""
-    from creator_kit import cache
+    from creator_kit.library import cache
 
     repo_dir = models_dir / cache.repo_folder_name(repo_id)
     commit, copied = cache.copy_into_blobs(folder, repo_dir / "blobs")

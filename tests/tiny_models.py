@@ -1,4 +1,4 @@
-"""Test-only tiny models and files; the model builders themselves live in `creator_kit.tiny`.
+"""Test-only tiny models and files; the model builders themselves live in `creator_kit.starters.tiny`.
 
 Real classes, real safetensors files, tiny sizes. The builders are re-exported here for tests and benchmarks.
 """
@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from creator_kit.tiny import SDShape, build_gpt2, build_stable_diffusion, build_text_to_video  # noqa: F401
+from creator_kit.starters.tiny import SDShape, build_gpt2, build_stable_diffusion, build_text_to_video  # noqa: F401
 
 CORPUS = [
     "The quick brown fox jumps over the lazy dog.",

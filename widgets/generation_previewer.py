@@ -34,7 +34,7 @@ from widgets.text_mode import TextMode
 from widgets.video_mode import VideoMode
 
 if TYPE_CHECKING:
-    from creator_kit.outputs import Output
+    from creator_kit import Output
 
 MODES = {"text": TextMode, "image": ImageMode, "video": VideoMode}  # each in its own file
 

@@ -26,7 +26,7 @@ from widgets.fields import AutoInt
 from widgets.parts import Report, encode, installed_models, on_new_selection, parse_seed, set_options, thumbnail
 
 if TYPE_CHECKING:
-    from creator_kit.outputs import Output
+    from creator_kit import Output
 
 
 class ImageMode:

@@ -107,7 +107,9 @@ class ModelBrowser(Snapshot, BackgroundRun, w.VBox):
             self.query.disabled = self.search_button.disabled = True
             self.query.placeholder = "offline: Hub search is off"
         for entry in self.store.catalog():
-            self.cards[entry.repo_id] = _catalog_card(self, entry)
+            self.cards[entry.repo_id] = self._card(
+                entry.repo_id, entry.task, _catalog_details(entry), entry.description
+            )
         self.observe(lambda _: self._show_notice(), names=["message", "error"])
         self.observe(lambda _: self._show_working(), names="working")
         self.store.watch(self._on_store_change)
@@ -198,7 +200,7 @@ class ModelBrowser(Snapshot, BackgroundRun, w.VBox):
             self._fail(error)
             return None
         if repo_id not in self.cards:
-            self.cards[repo_id] = ModelCard(self, repo_id, None, "size shown after download", "added by id")
+            self.cards[repo_id] = self._card(repo_id, None, "size shown after download", "added by id")
         self.refresh()
         return self.cards[repo_id]
 
@@ -240,7 +242,7 @@ class ModelBrowser(Snapshot, BackgroundRun, w.VBox):
         for hit in hits:
             if hit.repo_id not in self.cards:
                 details = f"{hit.downloads or 0} downloads"
-                self.cards[hit.repo_id] = ModelCard(self, hit.repo_id, hit.task, details, "")
+                self.cards[hit.repo_id] = self._card(hit.repo_id, hit.task, details, "")
         self.error, self.message = None, f"{len(hits)} models found."
         self.refresh()
 
@@ -256,7 +258,7 @@ class ModelBrowser(Snapshot, BackgroundRun, w.VBox):
     def _card_for_installed(self, model: InstalledModel) -> ModelCard:
         label = {"starter": "starter model, for trying the workflow offline: download a real model for real results"}
         about = label.get(model.status, model.description)
-        card = ModelCard(self, model.repo_id, model.task, "", about)
+        card = self._card(model.repo_id, model.task, "", about)
         self.cards[model.repo_id] = card
         return card
 
@@ -284,6 +286,9 @@ class ModelBrowser(Snapshot, BackgroundRun, w.VBox):
         self.error = error
         self.message = error_message(error, unexpected=unexpected)
 
+    def _card(self, repo_id: str, task: str | None, details: str, description: str) -> ModelCard:
+        return ModelCard(self.store, repo_id, task, details, description, on_use=self.use, on_refresh=self.refresh)
+
     def _show_working(self) -> None:
         self.search_button.disabled = self.working or self.store.offline
         self.cancel_search_button.layout.display = None if self.working else "none"
@@ -292,6 +297,5 @@ class ModelBrowser(Snapshot, BackgroundRun, w.VBox):
         self.notice.value = text_html(self.message, error=self.error is not None)
 
 
-def _catalog_card(browser: ModelBrowser, entry: CatalogEntry) -> ModelCard:
-    details = f"{human_size(entry.size_bytes)} to download · {entry.parameters / 1e6:.0f}M parameters · {entry.license}"
-    return ModelCard(browser, entry.repo_id, entry.task, details, entry.description)
+def _catalog_details(entry: CatalogEntry) -> str:
+    return f"{human_size(entry.size_bytes)} to download · {entry.parameters / 1e6:.0f}M parameters · {entry.license}"

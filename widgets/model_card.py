@@ -1,6 +1,6 @@
 """A model browser's card: one model, its status, and the buttons that act on it (download, load, verify, delete).
 
-Each button is one engine call (`ModelStore.download`, `runtime.load_installed`, `ModelStore.verify`,
+Each button is one engine call (`ModelStore.download`, `load_installed`, `ModelStore.verify`,
 `ModelStore.remove`); downloads and loads run in a worker thread, a download with a live byte progress
 bar, speed, ETA and Cancel. A model made on this machine (``local/...``) has nothing to download.
 """
@@ -24,6 +24,7 @@ from creator_kit import (
     UnsafeWeightsError,
     bench,
     human_size,
+    load_installed,
     runtime,
 )
 from widgets.fields import fill_tooltips
@@ -31,7 +32,7 @@ from widgets.messages import error_message, notebook_terms
 from widgets.style import badge_html, text_html
 
 if TYPE_CHECKING:
-    from widgets.model_browser import ModelBrowser
+    from creator_kit import ModelStore
 
 INSTALLED = ("downloaded", "loaded", "custom", "starter")
 LOCAL_PREFIX = "local/"  # models made on this machine: they cannot be downloaded
@@ -43,8 +44,20 @@ class ModelCard(w.VBox):
     status = Unicode("available", help="available, downloading n%, downloaded, loaded, custom, starter, ...")
     fraction = Float(0.0, help="how much of the download is done, 0 to 1")
 
-    def __init__(self, browser: ModelBrowser, repo_id: str, task: str | None, details: str, description: str) -> None:
-        self.browser = browser
+    def __init__(
+        self,
+        store: ModelStore,
+        repo_id: str,
+        task: str | None,
+        details: str,
+        description: str,
+        *,
+        on_use: Callable[[str, str | None], None],
+        on_refresh: Callable[[], None],
+    ) -> None:
+        """`on_use(repo_id, task)`: the Use button (the browser opens a previewer); `on_refresh()`: after a download,
+        when the browser must show the store again."""
+        self.store, self.on_use, self.on_refresh = store, on_use, on_refresh
         self.repo_id = repo_id
         self.source_details = details  # what the card says while the model is not installed
         self.title = w.HTML()
@@ -72,7 +85,7 @@ class ModelCard(w.VBox):
         self.load_button.on_click(lambda _: self.toggle_load())
         self.verify_button.on_click(lambda _: self.verify())
         self.delete_button.on_click(lambda _: self.delete())
-        self.use_button.on_click(lambda _: self.browser.use(self.repo_id, self.task))
+        self.use_button.on_click(lambda _: self.on_use(self.repo_id, self.task))
         buttons = [self.download_button, self.cancel_button, self.load_button, self.verify_button]
         buttons += [self.delete_button, self.use_button]
         for button in buttons:
@@ -112,7 +125,7 @@ class ModelCard(w.VBox):
     def show_speed(self) -> None:
         """Show the speed measured on this machine (`bench.here`), if the model is installed and was measured."""
         try:
-            measured = bench.here(self.repo_id, store=self.browser.store) if self.status in INSTALLED else []
+            measured = bench.here(self.repo_id, store=self.store) if self.status in INSTALLED else []
         except CreatorKitError:
             measured = []
         summary = measured[0].summary() if measured else ""
@@ -168,7 +181,7 @@ class ModelCard(w.VBox):
 
         status, text, is_error = None, "Downloaded.", False
         try:
-            self.browser.store.download(self.repo_id, on_event=on_event, cancel=self._cancel)
+            self.store.download(self.repo_id, on_event=on_event, cancel=self._cancel)
         except UnsafeWeightsError as error:
             status, text, is_error = "unsafe weights", error_message(error), True
         except CancelledError as error:
@@ -180,7 +193,7 @@ class ModelCard(w.VBox):
         if status:
             self.set_status(status)
         else:
-            self.browser.refresh()  # the store told the browser already, while this card was still busy
+            self.on_refresh()  # the store told the browser already, while this card was still busy
         self._say(text, error=is_error)
 
     def toggle_load(self) -> None:
@@ -200,7 +213,7 @@ class ModelCard(w.VBox):
 
     def _load(self) -> None:
         try:
-            loaded = runtime.load_installed(self.repo_id, store=self.browser.store)
+            loaded = load_installed(self.repo_id, store=self.store)
         except CreatorKitError as error:
             self._say(error_message(error), error=True)
         else:
@@ -211,7 +224,7 @@ class ModelCard(w.VBox):
     def verify(self) -> None:
         """Re-hash the files against their published checksums (Verify button)."""
         try:
-            report = self.browser.store.verify(self.repo_id)
+            report = self.store.verify(self.repo_id)
         except CreatorKitError as error:
             self._say(error_message(error), error=True)
             return
@@ -230,7 +243,7 @@ class ModelCard(w.VBox):
         self._confirming_delete = False
         self.delete_button.description, self.delete_button.button_style = "Delete", ""
         try:
-            freed = self.browser.store.remove(self.repo_id)  # the runtime unloads it; every view drops it
+            freed = self.store.remove(self.repo_id)  # the runtime unloads it; every view drops it
         except CreatorKitError as error:
             self._say(error_message(error), error=True)
             return

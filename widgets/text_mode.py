@@ -16,8 +16,7 @@ from widgets.parts import Report, installed_models, parse_seed
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from creator_kit import TextResult
-    from creator_kit.outputs import Output
+    from creator_kit import Output, TextResult
 
 
 #: What each sampling control does, shown on hover over its label.

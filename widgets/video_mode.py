@@ -29,7 +29,7 @@ from widgets.fields import LABEL_WIDTH, AutoInt, labelled
 from widgets.parts import Report, encode, model_options, on_new_selection, parse_seed, set_options, thumbnail
 
 if TYPE_CHECKING:
-    from creator_kit.outputs import Output
+    from creator_kit import Output
 
 
 class VideoMode:
