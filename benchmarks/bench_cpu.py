@@ -478,7 +478,7 @@ def report(runs: dict[str, dict[str, list[dict[str, Any]]]], args: argparse.Name
     lines += [
         "",
         "Reading: on a CPU with AVX512-BF16 / AMX, Creator Kit runs diffusion models in bfloat16 by default "
-        "(`config.select_dtype`; `dtype=` / `--dtype` overrides, and the manifest records it); the quality cost is "
+        "(`devices.select_dtype`; `dtype=` / `--dtype` overrides, and the manifest records it); the quality cost is "
         "guarded in tests/test_dtype.py (latents of the same seed keep a cosine similarity above 0.99 at every step). "
         "Text models stay in float32 by default (decoding measured slower in bfloat16); the fastest text path is "
         "the OpenVINO variant with int8 weights (`creator-kit models convert REPO --to openvino --int8`, made "

@@ -8,21 +8,21 @@ import torch
 from conftest import TINY_GPT2, TINY_SD
 
 from creator_kit import image, reproduce, text
-from creator_kit.core import config
 from creator_kit.core.errors import InvalidInputError
+from creator_kit.library import devices
 
-FAST_BF16 = config.cpu_has_fast_bf16()
+FAST_BF16 = devices.cpu_has_fast_bf16()
 
 
 @pytest.mark.parametrize("fast", [True, False])
 def test_cpu_diffusion_runs_in_bfloat16_only_where_the_processor_has_fast_units(monkeypatch, fast):
-    monkeypatch.setattr(config, "cpu_has_fast_bf16", lambda: fast)
+    monkeypatch.setattr(devices, "cpu_has_fast_bf16", lambda: fast)
     expected = torch.bfloat16 if fast else torch.float32
-    assert config.select_dtype("cpu", "text-to-image") == config.select_dtype("cpu", "text-to-video") == expected
-    assert config.select_dtype("cpu", "text-generation") == torch.float32  # decoding measured slower in bf16
-    assert config.torch_dtype("float16", "cpu") == torch.float16
+    assert devices.select_dtype("cpu", "text-to-image") == devices.select_dtype("cpu", "text-to-video") == expected
+    assert devices.select_dtype("cpu", "text-generation") == torch.float32  # decoding measured slower in bf16
+    assert devices.torch_dtype("float16", "cpu") == torch.float16
     with pytest.raises(InvalidInputError, match="dtype must be one of"):
-        config.torch_dtype("int4", "cpu")
+        devices.torch_dtype("int4", "cpu")
 
 
 def test_images_record_their_dtype_and_reproduce_in_it(installed_store, tmp_path):

@@ -1,6 +1,6 @@
 """A model browser's card: one model, its status, and the buttons that act on it (download, load, verify, delete).
 
-Each button is one engine call (`ModelStore.download`, `load_installed`, `ModelStore.verify`,
+Each button is one engine call (`ModelStore.download`, `ck.load_installed`, `ModelStore.verify`,
 `ModelStore.remove`); downloads and loads run in a worker thread, a download with a live byte progress
 bar, speed, ETA and Cancel. A model made on this machine (``local/...``) has nothing to download.
 """
@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 import ipywidgets as w
 from traitlets import Float, Unicode
 
+import creator_kit as ck
 from creator_kit import (
     CancelledError,
     CreatorKitError,
@@ -24,7 +25,6 @@ from creator_kit import (
     UnsafeWeightsError,
     bench,
     human_size,
-    load_installed,
     runtime,
 )
 from widgets.fields import fill_tooltips
@@ -213,7 +213,7 @@ class ModelCard(w.VBox):
 
     def _load(self) -> None:
         try:
-            loaded = load_installed(self.repo_id, store=self.store)
+            loaded = ck.load_installed(self.repo_id, store=self.store)  # the engines load on the first click
         except CreatorKitError as error:
             self._say(error_message(error), error=True)
         else:

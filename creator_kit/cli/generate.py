@@ -7,8 +7,8 @@ import argparse
 import sys
 
 from creator_kit.cli.output import print_json
-from creator_kit.core.config import DTYPES
 from creator_kit.core.events import TqdmReporter
+from creator_kit.library.devices import DTYPES
 from creator_kit.library.store import ModelStore
 
 DTYPE_HELP = "the precision to run in (default: the fastest here, bfloat16 on CPUs with AVX512-BF16 / AMX)"

@@ -24,12 +24,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from creator_kit.core import files, validate
-from creator_kit.core.config import DTYPES
 from creator_kit.core.errors import InvalidInputError, ModelNotInstalledError, WrongTaskError
 from creator_kit.core.events import EventCallback
 from creator_kit.core.quiet import quiet
 from creator_kit.engines import runtime
 from creator_kit.library.catalog import AUTOENCODER, catalog_entries, catalog_entry
+from creator_kit.library.devices import DTYPES
 from creator_kit.library.store import ModelStore
 
 if TYPE_CHECKING:

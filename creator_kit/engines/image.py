@@ -25,7 +25,7 @@ from creator_kit.core import validate
 from creator_kit.core.errors import CancelledError, InvalidInputError, WrongTaskError
 from creator_kit.core.events import Done, EventCallback, Preview, Progress, emit
 from creator_kit.core.quiet import quiet
-from creator_kit.engines import companions, runtime, variant_image
+from creator_kit.engines import companions, runtime
 from creator_kit.engines import manifest as manifests
 from creator_kit.library import sizing, variants
 from creator_kit.library.catalog import TEXT_TO_IMAGE, model_defaults
@@ -171,6 +171,9 @@ def load_pipeline(path: Path, *, device: str, dtype: torch.dtype, use_safetensor
     (`variant_image.parts`), on the CPU.
     """
     if variants.is_variant(path):
+        # OpenVINO loads only for a variant: importing the image engine stays light
+        from creator_kit.engines import variant_image
+
         variants.read_about(path)  # its backend's packages are installed
         parts = variant_image.parts(path, device=device, dtype=dtype)
         pipeline = open_pipeline(
@@ -285,7 +288,7 @@ def generate(
     `prompt` (and `negative_prompt`) hold at most validate.MAX_PROMPT_CHARS (20,000) characters; a size whose
     sampling would not fit in memory is refused before it starts (`check_fits`).
     `dtype` ("float32", "bfloat16", "float16") overrides the best one for the device (bfloat16 on CPUs with
-    AVX512-BF16 / AMX, `config.select_dtype`); the manifest records it and `replay` uses it again.
+    AVX512-BF16 / AMX, `devices.select_dtype`); the manifest records it and `replay` uses it again.
     `params` are ImageParams fields; one not given (or None) takes the model's catalog default (`defaults`), and
     the manifest records the values used. Each step sends Progress (unit "step") and, with `previews`, a
     Preview holding a cheap RGB picture of the current latents at the output size (`previewer`). `decoder`

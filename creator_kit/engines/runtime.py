@@ -26,11 +26,12 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import psutil
 
-from creator_kit.core.config import get_settings, select_device, torch_dtype
+from creator_kit.core.config import get_settings
 from creator_kit.core.errors import InvalidInputError, UnsafeWeightsError, WrongTaskError
 from creator_kit.core.events import Done, EventCallback, Log, emit
 from creator_kit.library import sizing
 from creator_kit.library.catalog import catalog_entries
+from creator_kit.library.devices import select_device, torch_dtype
 from creator_kit.library.hub import PICKLE_SUFFIXES
 from creator_kit.library.store import ModelStore, StoreChange
 
@@ -137,7 +138,7 @@ class Runtime:
     ) -> LoadedModel:
         """`repo_id` loaded for `task` by `loader`, from the cache when it is already there.
 
-        `dtype` ("float32", "bfloat16", "float16"; None: the best for the device and task, `config.select_dtype`).
+        `dtype` ("float32", "bfloat16", "float16"; None: the best for the device and task, `devices.select_dtype`).
 
         Raises ModelNotInstalledError (with the command that installs it), WrongTaskError, RemoteCodeError
         and IntegrityError (files damaged since they were last checked, with the repair).

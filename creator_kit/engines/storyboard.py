@@ -35,7 +35,7 @@ from creator_kit.core import files
 from creator_kit.core.config import get_settings
 from creator_kit.core.errors import CancelledError, InvalidInputError
 from creator_kit.core.events import Preview, Stages, emit
-from creator_kit.engines import companions, frames, image, runtime, text
+from creator_kit.engines import companions, frames, image, runtime
 from creator_kit.engines import manifest as manifests
 from creator_kit.engines.video_params import VideoParams
 
@@ -168,6 +168,8 @@ def write_scenes(
 
     Each scene is the idea followed by the first line the model wrote for it (the idea alone if it wrote none).
     """
+    from creator_kit.engines import text  # torch and transformers load only when scenes are written
+
     result = text.generate(
         f"A short video in {count} scenes about {idea}. Describe one scene in one sentence:\n",
         model=text_model,

@@ -12,12 +12,12 @@ from typing import Any
 
 from PIL import Image, UnidentifiedImageError
 
-from creator_kit.core.config import device_available, select_device
 from creator_kit.core.errors import InvalidInputError, WrongTaskError
 from creator_kit.engines import companions, image, text, video
 from creator_kit.engines import manifest as manifests
 from creator_kit.engines.manifest import Reproduction
 from creator_kit.engines.runtime import LoadedModel
+from creator_kit.library.devices import device_available, select_device
 from creator_kit.library.store import ModelStore
 
 #: The engine that loads models of each task (each has ``load_model(repo_id)``).

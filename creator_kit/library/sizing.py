@@ -20,9 +20,9 @@ from typing import TYPE_CHECKING, Any
 import psutil
 
 from creator_kit.core import validate
-from creator_kit.core.config import select_device, select_dtype
 from creator_kit.core.errors import InsufficientDiskError
 from creator_kit.library.catalog import CatalogEntry
+from creator_kit.library.devices import select_device, select_dtype
 from creator_kit.library.hub import WEIGHT_SUFFIXES, RemoteFile
 from creator_kit.library.variants import VARIANT_FILE
 

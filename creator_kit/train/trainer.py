@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from creator_kit.core import files
-from creator_kit.core.config import select_device
 from creator_kit.core.errors import (
     CancelledError,
     InvalidInputError,
@@ -23,6 +22,7 @@ from creator_kit.core.quiet import quiet
 from creator_kit.engines import manifest as manifests
 from creator_kit.library.cache import InstalledModel
 from creator_kit.library.catalog import TEXT_GENERATION
+from creator_kit.library.devices import select_device
 from creator_kit.library.store import ModelStore
 from creator_kit.train.checkpoints import OPERATION, RUN_RECORD, last_checkpoint, start_run
 from creator_kit.train.config import TrainingConfig, TrainingResult, metric_values

@@ -29,12 +29,12 @@ from pathlib import Path
 from typing import Any
 
 from creator_kit.core import files
-from creator_kit.core.config import DTYPES, device_available
 from creator_kit.core.errors import CancelledError, InvalidInputError, WrongTaskError
 from creator_kit.core.events import Done, EventCallback, Log, Progress, emit
 from creator_kit.core.memory import peak_memory
 from creator_kit.library import cache
 from creator_kit.library.catalog import TEXT_GENERATION, TEXT_TO_IMAGE, TEXT_TO_VIDEO, model_defaults
+from creator_kit.library.devices import DTYPES, device_available
 from creator_kit.library.store import ModelStore
 
 OPERATION = "bench"
