@@ -1,14 +1,18 @@
 """Creator Kit: a local, open-source generative AI workbench for Jupyter.
 
-Importing this package is cheap: torch, transformers and diffusers load only when a model does.
-The panels in `widgets` use only what this module exports.
+This module is the public API: `import creator_kit as ck`, then ``ck.text.generate(...)``, ``ck.ModelStore()``,
+``ck.train.train(config)`` and the rest of `__all__`. Importing it is cheap: torch, transformers and diffusers
+load only when a model does. The panels in `widgets` use only what this module exports.
+
+The package is laid out by responsibility, in layers that import only downwards (docs/ARCHITECTURE.md): `cli`;
+`workflows`, `starters` and `lab`; `train` and `convert`; `engines`; `library`; `core`.
 """
 
 import importlib
 from typing import Any
 
 from creator_kit.core import files, validate
-from creator_kit.core.config import Settings, configure, get_settings
+from creator_kit.core.config import Settings, configure, get_settings, locate
 from creator_kit.core.errors import (
     CancelledError,
     CreatorKitError,
@@ -43,8 +47,10 @@ _LAZY = {
     "text": ("creator_kit.engines.text", None),
     "image": ("creator_kit.engines.image", None),
     "train": ("creator_kit.train", None),
-    "build_starters": ("creator_kit.starters.build", "build_starters"),
-    "choose_models": ("creator_kit.starters.build", "choose_models"),
+    "starters": ("creator_kit.starters", None),
+    "build_starters": ("creator_kit.starters", "build_starters"),
+    "SetupBars": ("creator_kit.starters", "SetupBars"),
+    "choose_models": ("creator_kit.starters", "choose_models"),
     "TrainingConfig": ("creator_kit.train", "TrainingConfig"),
     "TrainingResult": ("creator_kit.train", "TrainingResult"),
     "reproduce": ("creator_kit.engines.tasks", "reproduce"),
@@ -115,6 +121,7 @@ __all__ = [
     "RemoteCodeError",
     "Reproduction",
     "Settings",
+    "SetupBars",
     "StoreChange",
     "TextResult",
     "TqdmReporter",
@@ -141,11 +148,13 @@ __all__ = [
     "human_size",
     "image",
     "load_installed",
+    "locate",
     "manifest",
     "outputs",
     "queue",
     "reproduce",
     "runtime",
+    "starters",
     "storyboard",
     "stream",
     "text",

@@ -18,7 +18,7 @@ os.environ["HF_HUB_OFFLINE"] = "1"  # before huggingface_hub is imported: the li
 import papermill
 
 import creator_kit as ck
-from creator_kit.starters.build import SetupBars
+from creator_kit import SetupBars
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOK = ROOT / "notebooks" / "00_quickstart.ipynb"
