@@ -313,7 +313,7 @@ def interrupted_download(endpoint: str, models: Path, expected: Published) -> Pa
 
     part = models / repo_folder_name(REPO_ID) / "blobs" / f"{expected.sha256}.incomplete"
     env = dict(os.environ, HF_ENDPOINT=endpoint)
-    command = [sys.executable, "-m", "creator_kit.cli", "--models-dir", str(models), "models", "download", REPO_ID]
+    command = [sys.executable, "-m", "creator_kit", "--models-dir", str(models), "models", "download", REPO_ID]
     process = subprocess.Popen(command, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 180

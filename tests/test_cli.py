@@ -18,7 +18,7 @@ def run_cli(*args: str, endpoint: str | None = None) -> subprocess.CompletedProc
     if endpoint:
         env["HF_ENDPOINT"] = endpoint
     return subprocess.run(
-        [sys.executable, "-m", "creator_kit.cli", *args], capture_output=True, text=True, env=env, timeout=300
+        [sys.executable, "-m", "creator_kit", *args], capture_output=True, text=True, env=env, timeout=300
     )
 
 

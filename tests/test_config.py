@@ -74,7 +74,7 @@ def test_a_kernel_in_a_sub_folder_sees_the_model_the_cli_downloaded_and_the_cli_
     project, hub, training_text, tmp_path, monkeypatch
 ):
     monkeypatch.setenv("OMP_NUM_THREADS", "1")  # the kernel and the CLI inherit it: torch contends on 2 cores
-    cli = [sys.executable, "-m", "creator_kit.cli"]
+    cli = [sys.executable, "-m", "creator_kit"]
     downloaded = subprocess.run([*cli, "models", "download", TINY_GPT2], cwd=project, capture_output=True, text=True)
     assert downloaded.returncode == 0, downloaded.stderr
     assert (project / "models" / "models--tiny--gpt2").is_dir()

@@ -1,4 +1,4 @@
-"""OpenVINO variants of text-to-image pipelines (creator_kit.convert, engines.variant_image), on the starter image model.
+"""OpenVINO variants of text-to-image pipelines (creator_kit.convert, engines.variant_image), on the starter image.
 
 The pixel thresholds are a few times what float32 measured here (mean 0.03, largest 1 of 255 levels between
 the variant and its source at 64x64, 3 steps), so a broken graph or a wrong input order fails them.

@@ -67,7 +67,7 @@ def lab(tmp_path) -> Iterator[tuple[Lab, Path]]:
         JUPYTER_DATA_DIR=str(state / "data"),
         JUPYTER_RUNTIME_DIR=str(state / "runtime"),
     )
-    command = [sys.executable, "-m", "creator_kit.cli", "--offline", "lab", "--no-browser", "--port", str(port)]
+    command = [sys.executable, "-m", "creator_kit", "--offline", "lab", "--no-browser", "--port", str(port)]
     log = (tmp_path / "lab.log").open("w")
     process = subprocess.Popen(command, cwd=project / "notebooks", env=env, stdout=log, stderr=subprocess.STDOUT)
     server = Lab(process, port, token)

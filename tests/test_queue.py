@@ -186,7 +186,7 @@ def test_status_on_the_command_line(installed_store, tmp_path, capsys):
 def test_a_queue_killed_half_way_resumes_without_redoing_finished_items(installed_store, tmp_path):
     path = write_queue(tmp_path, prompts=["Once", "The sea"], grid={"max_new_tokens": list(range(20, 30))})
     folder, total = queue.load(path).folder, 20
-    command = [sys.executable, "-m", "creator_kit.cli", "--offline", "--models-dir", str(installed_store.models_dir)]
+    command = [sys.executable, "-m", "creator_kit", "--offline", "--models-dir", str(installed_store.models_dir)]
     environment = {**os.environ, "CREATOR_KIT_OUTPUTS_DIR": str(installed_store_outputs()), "OMP_NUM_THREADS": "1"}
     first = subprocess.Popen([*command, "queue", "run", str(path)], env=environment, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 120

@@ -46,7 +46,7 @@ def test_a_ray_run_gives_the_items_of_a_local_run_and_resumes_the_same_way(insta
 
     redo = on_ray.records[1]["id"]
     (on_ray.folder / "done" / f"{redo}.json").unlink()  # its output stays, half-written in effect
-    command = [sys.executable, "-m", "creator_kit.cli", "--models-dir", str(installed_store.models_dir)]
+    command = [sys.executable, "-m", "creator_kit", "--models-dir", str(installed_store.models_dir)]
     environment = {**os.environ, "OMP_NUM_THREADS": "1"}
     resumed = subprocess.run(
         [*command, "queue", "run", str(path), "--ray", ray_address, "--json"],

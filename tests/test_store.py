@@ -46,7 +46,7 @@ def assert_same_files(snapshot: Path, source: Path) -> None:
 
 def cli_download(models_dir: Path, repo_id: str, endpoint: str) -> subprocess.Popen:
     env = dict(os.environ, HF_ENDPOINT=endpoint)
-    cmd = [sys.executable, "-m", "creator_kit.cli", "--models-dir", str(models_dir), "models", "download", repo_id]
+    cmd = [sys.executable, "-m", "creator_kit", "--models-dir", str(models_dir), "models", "download", repo_id]
     return subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 

@@ -221,11 +221,11 @@ def test_a_full_disk_under_out_is_exit_6(installed_store, small_disk, capsys):
 def test_bad_environment_values_and_undecodable_arguments_are_exit_2(tmp_path):
     env = dict(os.environ, CREATOR_KIT_MEMORY_BUDGET="abc")
     budget = subprocess.run(
-        [sys.executable, "-m", "creator_kit.cli", "models", "list"], capture_output=True, text=True, env=env
+        [sys.executable, "-m", "creator_kit", "models", "list"], capture_output=True, text=True, env=env
     )
     assert_one_line_error(budget, 2, "CREATOR_KIT_MEMORY_BUDGET")
     undecodable = subprocess.run(
-        [sys.executable, "-m", "creator_kit.cli", "generate", "text", "--model", TINY_GPT2, "--prompt", b"\xff"],
+        [sys.executable, "-m", "creator_kit", "generate", "text", "--model", TINY_GPT2, "--prompt", b"\xff"],
         capture_output=True,
         text=True,
     )

@@ -34,7 +34,7 @@ CODE = "import pathlib\npathlib.Path({marker!r}).write_text('the repo code ran')
 
 def run_cli(*args: str, endpoint: str | None = None, stdin: str | None = None) -> subprocess.CompletedProcess:
     env = dict(os.environ, **({"HF_ENDPOINT": endpoint} if endpoint else {}))
-    command = [sys.executable, "-m", "creator_kit.cli", *args]
+    command = [sys.executable, "-m", "creator_kit", *args]
     return subprocess.run(command, capture_output=True, text=True, env=env, input=stdin, timeout=300)
 
 

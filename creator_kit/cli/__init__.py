@@ -89,6 +89,3 @@ def _fail(error: CreatorKitError) -> int:
     print(f"creator-kit: error: {error}".splitlines()[0], file=sys.stderr)
     return error.exit_code
 
-
-if __name__ == "__main__":
-    sys.exit(main())
