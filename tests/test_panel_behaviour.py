@@ -10,7 +10,7 @@ from conftest import TINY_GPT2, TINY_SD
 from creator_kit import text_params
 from creator_kit.train import TrainingConfig
 from widgets import GenerationPreviewer, TrainingMonitor
-from widgets.messages import notebook_terms
+from widgets.shared.messages import notebook_terms
 
 WAIT_S = 120
 

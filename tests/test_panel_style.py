@@ -21,10 +21,10 @@ from PIL import Image
 from creator_kit import ModelStore, TrainingConfig
 from creator_kit.core.events import Metric
 from widgets import GenerationPreviewer, ModelBrowser, TrainingMonitor
-from widgets.fields import AutoInt
 from widgets.model_card import INSTALLED
-from widgets.snapshot import render
-from widgets.style import CSS, TONES
+from widgets.shared.fields import AutoInt
+from widgets.shared.snapshot import render
+from widgets.shared.style import CSS, TONES
 
 WIDGETS = Path(__file__).parent.parent / "widgets"
 THEMES = Path(sys.prefix) / "share" / "jupyter" / "lab" / "themes" / "@jupyterlab"
@@ -106,10 +106,12 @@ def test_colours_come_only_from_jupyterlab_variables():
     for prop, value in declarations:
         for colour in re.findall(r"#[0-9a-fA-F]{3,8}\b|rgba?\(|\b(?:white|black|red|gray|grey)\b", value):
             pytest.fail(f"{prop}: {value} is a colour of its own ({colour}), not a --jp-* variable")
-    for path in WIDGETS.glob("*.py"):
+    for path in WIDGETS.rglob("*.py"):
         if path.name != "style.py":
             found = re.search(r"colou?r\s*:|#[0-9a-fA-F]{6}\b|#[0-9a-fA-F]{3}\b", path.read_text())
-            assert not found, f"{path.name} sets a colour itself ({found[0]}): use the classes of widgets/style.py"
+            assert not found, (
+                f"{path.name} sets a colour itself ({found[0]}): use the classes of widgets/shared/style.py"
+            )
     assert set(INSTALLED) | {"available", "downloading", "incomplete", "unsafe weights"} <= set(TONES)
 
 

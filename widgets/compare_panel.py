@@ -19,11 +19,11 @@ import ipywidgets as w
 
 import creator_kit as ck
 from creator_kit import TEXT_GENERATION, TEXT_TO_IMAGE, CreatorKitError, Event, InvalidInputError, ModelStore, Preview
-from widgets.background import BackgroundRun
-from widgets.fields import fill_tooltips
 from widgets.parts import model_options, parse_seed
-from widgets.snapshot import Snapshot
-from widgets.style import style_panel, text_html
+from widgets.shared.background import BackgroundRun
+from widgets.shared.fields import fill_tooltips
+from widgets.shared.snapshot import Snapshot
+from widgets.shared.style import style_panel, text_html
 
 TASKS = {"text": TEXT_GENERATION, "image": TEXT_TO_IMAGE}
 

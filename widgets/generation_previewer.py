@@ -23,13 +23,13 @@ from traitlets import Any as AnyTrait
 from traitlets import Float, Unicode
 
 from creator_kit import CreatorKitError, InvalidInputError, ModelStore, StoreChange, runtime
-from widgets.background import BackgroundRun
-from widgets.fields import fill_tooltips
 from widgets.image_mode import ImageMode
-from widgets.messages import error_message
 from widgets.outputs_list import OutputsList
-from widgets.snapshot import Snapshot
-from widgets.style import style_panel, text_html
+from widgets.shared.background import BackgroundRun
+from widgets.shared.fields import fill_tooltips
+from widgets.shared.messages import error_message
+from widgets.shared.snapshot import Snapshot
+from widgets.shared.style import style_panel, text_html
 from widgets.text_mode import TextMode
 from widgets.video_mode import VideoMode
 

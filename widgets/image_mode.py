@@ -22,8 +22,8 @@ from creator_kit import (
     manifest,
     validate,
 )
-from widgets.fields import AutoInt
 from widgets.parts import Report, encode, installed_models, on_new_selection, parse_seed, set_options, thumbnail
+from widgets.shared.fields import AutoInt
 
 if TYPE_CHECKING:
     from creator_kit import Output

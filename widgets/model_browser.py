@@ -32,14 +32,14 @@ from creator_kit import (
     runtime,
     validate,
 )
-from widgets.background import BackgroundRun
-from widgets.fields import fill_tooltips
-from widgets.fits import assess_in_background
 from widgets.generation_previewer import GenerationPreviewer
-from widgets.messages import error_message
 from widgets.model_card import INSTALLED, LOCAL_PREFIX, ModelCard
-from widgets.snapshot import Snapshot
-from widgets.style import card_grid, grid_heading, section_heading, style_panel, text_html
+from widgets.shared.background import BackgroundRun
+from widgets.shared.fields import fill_tooltips
+from widgets.shared.fits import assess_in_background
+from widgets.shared.messages import error_message
+from widgets.shared.snapshot import Snapshot
+from widgets.shared.style import card_grid, grid_heading, section_heading, style_panel, text_html
 
 
 class ModelBrowser(Snapshot, BackgroundRun, w.VBox):

@@ -27,9 +27,9 @@ from creator_kit import (
     human_size,
     runtime,
 )
-from widgets.fields import fill_tooltips
-from widgets.messages import error_message, notebook_terms
-from widgets.style import badge_html, text_html
+from widgets.shared.fields import fill_tooltips
+from widgets.shared.messages import error_message, notebook_terms
+from widgets.shared.style import badge_html, text_html
 
 if TYPE_CHECKING:
     from creator_kit import ModelStore

@@ -16,9 +16,9 @@ import ipywidgets as w
 
 import creator_kit as ck
 from creator_kit import CreatorKitError, Reproduction, outputs
-from widgets.background import BackgroundRun
-from widgets.messages import error_message
-from widgets.style import text_html
+from widgets.shared.background import BackgroundRun
+from widgets.shared.messages import error_message
+from widgets.shared.style import text_html
 
 #: How many outputs the list shows (the newest).
 SHOWN = 50

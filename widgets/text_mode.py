@@ -10,8 +10,8 @@ import ipywidgets as w
 
 import creator_kit as ck
 from creator_kit import TEXT_GENERATION, Event, InvalidInputError, ModelStore, Progress, manifest, text_params
-from widgets.fields import LABEL_WIDTH, labelled
 from widgets.parts import Report, installed_models, parse_seed
+from widgets.shared.fields import LABEL_WIDTH, labelled
 
 if TYPE_CHECKING:
     from pathlib import Path

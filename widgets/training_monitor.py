@@ -49,11 +49,11 @@ from creator_kit import (
     TrainingConfig,
     TrainingResult,
 )
-from widgets.background import BackgroundRun
-from widgets.fields import fill_tooltips
-from widgets.messages import error_message
-from widgets.snapshot import Snapshot
-from widgets.style import PLOT_CSS, style_panel, text_html
+from widgets.shared.background import BackgroundRun
+from widgets.shared.fields import fill_tooltips
+from widgets.shared.messages import error_message
+from widgets.shared.snapshot import Snapshot
+from widgets.shared.style import PLOT_CSS, style_panel, text_html
 
 REDRAW_INTERVAL_S = 0.4
 #: Most of the time the plot may take while training runs (it holds the GIL while matplotlib draws).

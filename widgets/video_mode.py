@@ -25,8 +25,8 @@ from creator_kit import (
     storyboard,
     video,
 )
-from widgets.fields import LABEL_WIDTH, AutoInt, labelled
 from widgets.parts import Report, encode, model_options, on_new_selection, parse_seed, set_options, thumbnail
+from widgets.shared.fields import LABEL_WIDTH, AutoInt, labelled
 
 if TYPE_CHECKING:
     from creator_kit import Output

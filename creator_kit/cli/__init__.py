@@ -88,4 +88,3 @@ def _fail(error: CreatorKitError) -> int:
     """Print `error` as the one line on stderr, and return its exit code."""
     print(f"creator-kit: error: {error}".splitlines()[0], file=sys.stderr)
     return error.exit_code
-

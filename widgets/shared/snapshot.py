@@ -21,7 +21,7 @@ from typing import Any
 
 import ipywidgets as w
 
-from widgets.style import CSS
+from widgets.shared.style import CSS
 
 SNAPSHOT_INTERVAL_S = 2.0
 
