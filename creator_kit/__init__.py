@@ -12,6 +12,7 @@ import importlib
 from typing import Any
 
 from creator_kit.core import files, validate
+from creator_kit.core.bugs import report_bug
 from creator_kit.core.config import Settings, configure, get_settings, locate
 from creator_kit.core.errors import (
     CancelledError,
@@ -152,6 +153,7 @@ __all__ = [
     "manifest",
     "outputs",
     "queue",
+    "report_bug",
     "reproduce",
     "runtime",
     "starters",

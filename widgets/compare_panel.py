@@ -22,6 +22,7 @@ from creator_kit import TEXT_GENERATION, TEXT_TO_IMAGE, CreatorKitError, Event, 
 from widgets.parts import model_options, parse_seed
 from widgets.shared.background import BackgroundRun
 from widgets.shared.fields import fill_tooltips
+from widgets.shared.messages import error_message
 from widgets.shared.snapshot import Snapshot
 from widgets.shared.style import style_panel, text_html
 
@@ -141,7 +142,7 @@ class ComparePanel(Snapshot, BackgroundRun, w.VBox):
         except CreatorKitError as error:
             self.error, self.message = error, str(error)
         except Exception as error:  # shown in the panel: a widget callback must never dump a traceback
-            self.error, self.message = error, f"Unexpected {type(error).__name__}: {error}"
+            self.error, self.message = error, error_message(error, unexpected=True)
         else:
             if isinstance(result, ck.arena.Match):
                 self.match, self.message = result, "Which is better? The names show after your vote."

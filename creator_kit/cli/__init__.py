@@ -4,18 +4,22 @@ one engine call. The CLI sits on top of every other layer and nothing imports it
 
 Errors print one line on stderr and exit with the error's code: 2 bad input, 3 not found or not
 installed, 4 unsafe model, 5 network or offline, 6 disk full, 7 integrity, 8 training diverged,
-130 cancelled. ``--json`` output is the ``to_dict()`` of the engine's result objects (README).
+130 cancelled. Any other exception is a bug: its traceback goes to a log in the outputs folder's ``logs/``
+and the one line names that log (exit 1). ``--json`` output is the ``to_dict()`` of the engine's result objects
+(README).
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import NoReturn
 
 from creator_kit.cli import compare, generate, lab, models, queue, train
+from creator_kit.core.bugs import report_bug
 from creator_kit.core.config import configure
 from creator_kit.core.errors import CreatorKitError, InvalidInputError, from_os_error
 
@@ -42,7 +46,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     for group in GROUPS:
         group.register(subcommands)
+    for command in subcommand_parsers(parser):  # each knows its name, for the line a bug prints
+        command.set_defaults(subcommand=command.prog.removeprefix(f"{parser.prog} "))
     return parser
+
+
+def subcommand_parsers(parser: argparse.ArgumentParser) -> Iterator[argparse.ArgumentParser]:
+    """The parser of every sub-command under `parser` (``models list``, ``lab``...): the leaves of its tree."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child in action.choices.values():
+                nested = any(isinstance(a, argparse._SubParsersAction) for a in child._actions)
+                yield from subcommand_parsers(child) if nested else [child]
 
 
 #: stderr carries the command's own progress and one-line errors: library load bars and advisories stay quiet.
@@ -57,12 +72,13 @@ QUIET_LIBRARIES = {
 def main(argv: Sequence[str] | None = None) -> int:
     for name, value in QUIET_LIBRARIES.items():
         os.environ.setdefault(name, value)
+    arguments = sys.argv[1:] if argv is None else list(argv)
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(arguments)
     if args.offline:
         os.environ["HF_HUB_OFFLINE"] = "1"  # before huggingface_hub is imported: the libraries stay offline too
     try:
-        _require_text(sys.argv[1:] if argv is None else argv)
+        _require_text(arguments)
         configure(models_dir=args.models_dir, offline=True if args.offline else None)  # reads the environment
         return args.handler(args)
     except CreatorKitError as error:
@@ -72,6 +88,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"creator-kit: interrupted; {args.interrupted}", file=sys.stderr)
         return 130
+    except Exception as error:  # a bug: one line naming the log that holds its traceback, never a traceback
+        command = shlex.join([parser.prog, *arguments])
+        print(f"creator-kit: {report_bug(error, repr(args.subcommand), command=command)}", file=sys.stderr)
+        return 1
 
 
 def _require_text(arguments: Sequence[str]) -> None:

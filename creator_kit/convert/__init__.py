@@ -15,7 +15,7 @@ tools and options. It loads as a transformers `GenerationMixin` model, so every 
 works on it as on the source. A picture variant (`convert.pipeline`) is the source's pipeline folder with
 the UNet and the VAE as OpenVINO graphs; it loads as the source's diffusers pipeline class.
 optimum-intel and optimum-onnx are not used: they pin transformers below 5.6 and 4.58.
-The conversion is built in a scratch folder and registered whole, or not at all.
+The conversion is built in the store's scratch space (`ModelStore.scratch`) and registered whole, or not at all.
 
 Modules: `graphs` (torch modules to OpenVINO or ONNX graphs), `pipeline` (a text-to-image pipeline's variant
 folder), `variant` (`convert`: check, build in a scratch folder, register). What a variant is to the store lives

@@ -4,7 +4,9 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -54,7 +56,13 @@ def save_openvino(graph: Any, path: Path, *, fp16: bool) -> None:
     """
     import openvino
 
-    openvino.save_model(graph, path, compress_to_fp16=fp16)
+    try:
+        openvino.save_model(graph, path, compress_to_fp16=fp16)
+    except RuntimeError as exc:  # OpenVINO's writer says "iostream error", a full disk included: ask the disk
+        weights = sum(op.get_byte_size() for op in graph.get_ops() if op.get_type_name() == "Constant")
+        if shutil.disk_usage(path.parent).free >= weights:
+            raise
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path)) from exc
     path.with_suffix(".bin").rename(path.with_suffix(".weights"))
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import importlib.metadata
 import json
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -12,14 +11,23 @@ import torch
 
 from creator_kit.convert.graphs import export_step, no_telemetry, quiet_tools, to_onnx, to_openvino
 from creator_kit.convert.pipeline import write as write_pipeline
-from creator_kit.core.errors import InvalidInputError, ModelNotInstalledError
+from creator_kit.core.errors import InvalidInputError, ModelNotInstalledError, OutputExistsError, from_os_error
 from creator_kit.core.events import Done, EventCallback, Progress, emit
 from creator_kit.engines import image, text
 from creator_kit.engines import manifest as manifests
 from creator_kit.library import sizing
+from creator_kit.library.cache import InstalledModel
 from creator_kit.library.catalog import TEXT_GENERATION, TEXT_TO_IMAGE
 from creator_kit.library.store import ModelStore
-from creator_kit.library.variants import VARIANT_FILE, check_offered, is_variant, require_backend, variant_id
+from creator_kit.library.variants import (
+    VARIANT_FILE,
+    check_offered,
+    conversion_of,
+    convert_command,
+    is_variant,
+    require_backend,
+    variant_id,
+)
 
 OPERATION = "convert"
 #: The stages of a conversion, by task (one Progress event each).
@@ -38,6 +46,9 @@ def convert(
     """Convert the installed text or text-to-image model `repo_id` for backend `to` and register it; returns the
     InstalledModel.
 
+    The variant is built in the store's scratch space (`ModelStore.scratch`) and registered whole, or not at all:
+    a failure or an interrupt leaves nothing, and a full disk is InsufficientDiskError. A model already under the
+    variant's name is replaced only with `overwrite`, and only if it is a variant of the same task.
     Progress arrives as one Progress event per stage (`STAGES` of the model's task), then Done with the new model.
     """
     store = store or ModelStore()
@@ -47,34 +58,52 @@ def convert(
     if is_variant(Path(source.path)):
         raise InvalidInputError(f"{repo_id} is already a converted model: convert its source instead.")
     target = variant_id(source.repo_id, to, int8)
-    if store.is_installed(target) and not overwrite:
-        raise InvalidInputError(f"{target} already exists: pass overwrite=True (--overwrite) to make it again.")
+    if store.is_installed(target):
+        _check_replaceable(store.get(target), source, to, overwrite)
     store.require_writable()
     store.check_before_load(source.repo_id)
 
     stage = _Stages(on_event, STAGES[source.task])
-    with tempfile.TemporaryDirectory(prefix="creator-kit-convert-") as scratch:
-        folder = Path(scratch)
-        write = _write_pipeline if source.task == TEXT_TO_IMAGE else _write_text
-        shape, tools = write(source, folder, to, int8, stage)
-        stage("save")
-        about = {"backend": to, "int8": int8, "source": source.repo_id, "revision": source.commit, **shape}
-        about["parameters"] = sizing.count_parameters(Path(source.path))  # what sizes the variant (`models info`)
-        about["tools"] = {name: importlib.metadata.version(name) for name in ("torch", "transformers", *tools)}
-        (folder / VARIANT_FILE).write_text(json.dumps(about, indent=2), encoding="utf-8")
-        record = manifests.Manifest(
-            kind="model", model=source.repo_id, revision=source.commit, parameters={"conversion": about}, seed=None
-        )
-        converted = store.register_local(
-            target,
-            folder,
-            task=source.task,
-            source="custom",
-            description=f"{source.repo_id} converted to {to}{' with int8 weights' if int8 else ''}",
-            metadata={"manifest": record.to_dict(), "conversion": about},
-        )
+    try:
+        with store.scratch() as folder:
+            write = _write_pipeline if source.task == TEXT_TO_IMAGE else _write_text
+            shape, tools = write(source, folder, to, int8, stage)
+            stage("save")
+            about = {"backend": to, "int8": int8, "source": source.repo_id, "revision": source.commit, **shape}
+            about["parameters"] = sizing.count_parameters(Path(source.path))  # what sizes the variant (`models info`)
+            about["tools"] = {name: importlib.metadata.version(name) for name in ("torch", "transformers", *tools)}
+            (folder / VARIANT_FILE).write_text(json.dumps(about, indent=2), encoding="utf-8")
+            record = manifests.Manifest(
+                kind="model", model=source.repo_id, revision=source.commit, parameters={"conversion": about}, seed=None
+            )
+            converted = store.register_local(
+                target,
+                folder,
+                task=source.task,
+                source="custom",
+                description=f"{source.repo_id} converted to {to}{' with int8 weights' if int8 else ''}",
+                metadata={"manifest": record.to_dict(), "conversion": about},
+            )
+    except OSError as exc:  # a full disk, wherever it is met (OpenVINO's writer included: `graphs.save_openvino`)
+        raise from_os_error(exc, f"{target} in {store.models_dir}") from exc
     emit(on_event, Done(OPERATION, converted))
     return converted
+
+
+def _check_replaceable(existing: InstalledModel, source: InstalledModel, to: str, overwrite: bool) -> None:
+    """OutputExistsError unless `existing`, the model under the name of `source`'s variant, may be replaced: a
+    variant of the same task, with `overwrite`. Any other model of that name never is."""
+    made = conversion_of(existing)
+    if made is None or existing.task != source.task:
+        what = f"{existing.task} model" if existing.task else "model"
+        kind = f"a converted {what}" if made else f"a {what} that is not a converted one"
+        raise OutputExistsError(
+            f"{existing.repo_id} is taken by {kind}, which a conversion of {source.repo_id} never replaces: "
+            f"remove it first (`creator-kit models remove {existing.repo_id}`) to convert {source.repo_id} to {to}."
+        )
+    if not overwrite:
+        again = "make it again" if made["source"] == source.repo_id else f"replace {made['source']}'s"
+        raise OutputExistsError(f"{existing.repo_id} already exists: pass overwrite=True (--overwrite) to {again}.")
 
 
 def _write_text(source: Any, folder: Path, to: str, int8: bool, stage: _Stages) -> tuple[dict, tuple[str, ...]]:
@@ -117,11 +146,29 @@ class _Stages:
 
 
 def require_variant(store: ModelStore, repo_id: str, backend: str, int8: bool = False) -> str:
-    """The installed `backend` variant of `repo_id`, or ModelNotInstalledError with the command that makes it."""
-    check_offered(backend, int8, store.get(repo_id).task)
-    target = variant_id(repo_id, backend, int8)
+    """The id of the installed `backend` variant of `repo_id`, converted from its installed revision; else
+    ModelNotInstalledError saying what stands under that name and the command that makes the variant."""
+    source = store.get(repo_id)
+    check_offered(backend, int8, source.task)
+    target = variant_id(source.repo_id, backend, int8)
+    missing = f"{source.repo_id} has no {'int8 ' if int8 else ''}{backend} variant"
+    command = convert_command(source.repo_id, backend, int8)
     if not store.is_installed(target):
-        kind, flag = ("int8 ", " --int8") if int8 else ("", "")
-        command = f"creator-kit models convert {repo_id} --to {backend}{flag}"
-        raise ModelNotInstalledError(f"{repo_id} has no {kind}{backend} variant: run `{command}`.")
+        raise ModelNotInstalledError(f"{missing}: run `{command}`.")
+    existing = store.get(target)
+    made = conversion_of(existing)
+    if made is None or existing.task != source.task:
+        kind = f"a converted {existing.task} model" if made else "a model that is not a converted one"
+        raise ModelNotInstalledError(
+            f"{missing}: {target} is {kind}. Run it by its id, or remove it (`creator-kit models remove {target}`) "
+            f"and run `{command}`."
+        )
+    remake = convert_command(source.repo_id, backend, int8, overwrite=True)
+    if made["source"] != source.repo_id:
+        raise ModelNotInstalledError(f"{missing}: {target} was converted from {made['source']}. Run `{remake}`.")
+    if made.get("revision") != source.commit:
+        raise ModelNotInstalledError(
+            f"{missing} of its installed revision {source.commit[:12]}: {target} was converted from revision "
+            f"{str(made.get('revision'))[:12]}. Run `{remake}`."
+        )
     return target

@@ -108,8 +108,8 @@ def _env_bytes(name: str) -> int | None:
     value = os.environ.get(name, "").strip()
     if not value:
         return None
-    if not value.isdigit() or int(value) <= 0:
-        raise InvalidInputError(f"{name} must be a positive number of bytes, not {value!r}.")
+    if not (value.isascii() and value.isdigit() and len(value) <= 18 and int(value) > 0):  # 18 digits: < 1 EB
+        raise InvalidInputError(f"{name} must be a positive number of bytes (digits 0-9), not {value[:40]!r}.")
     return int(value)
 
 

@@ -26,7 +26,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from creator_kit.core.errors import UnwritablePathError, from_os_error
+from creator_kit.core import readers
+from creator_kit.core.errors import CreatorKitError, UnwritablePathError, from_os_error
 
 
 @contextmanager
@@ -101,9 +102,10 @@ def write_json(path: str | Path, data: Any) -> Path:
 
 
 def read_json(path: str | Path) -> dict[str, Any]:
-    """The JSON object in `path`, or an empty dict when it is missing, unreadable or not an object."""
+    """The JSON object in `path` (read through `readers`: bounded, a regular file), or an empty dict when it is
+    missing, unreadable or not an object: for records whose absence means "not done yet"."""
     try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        data = readers.read_json(path, what="record")
+    except CreatorKitError:
         return {}
     return data if isinstance(data, dict) else {}

@@ -4,7 +4,7 @@ votes, bench caches, store records, training configs, pictures.
 Each read is bounded before any work: regular files only (a FIFO, a device or a folder is refused before it is
 opened), at most `limit` bytes (read in one bounded call, never the whole file first), UTF-8, nesting at most
 `MAX_DEPTH` deep, and YAML through a safe loader that refuses aliases (so a few hundred bytes cannot expand to
-gigabytes). Every failure is one InvalidInputError naming the file; a missing file is NotFoundError. Callers
+gigabytes). Every failure, a missing file included, is one InvalidInputError naming the file. Callers
 then validate what they read into their typed records before using any field.
 
     data = readers.read_json(path, what="queue file")          # any JSON value, checked
@@ -17,10 +17,11 @@ from __future__ import annotations
 import json
 import os
 import stat
+import warnings
 from pathlib import Path
 from typing import Any
 
-from creator_kit.core.errors import InvalidInputError, NotFoundError
+from creator_kit.core.errors import InvalidInputError
 
 #: The largest file read whole, unless a reader says otherwise: far above any real queue, manifest or prompt list.
 MAX_FILE_BYTES = 16 * 1024**2
@@ -35,8 +36,8 @@ def open_regular(path: str | Path, *, what: str) -> int:
     path = Path(path)
     try:
         info = os.stat(path)
-    except FileNotFoundError as exc:
-        raise NotFoundError(f"No {what} at {path}.") from exc
+    except FileNotFoundError as exc:  # a file named by the user that is not there: a bad argument
+        raise InvalidInputError(f"No {what} at {path}.") from exc
     except OSError as exc:
         raise InvalidInputError(f"Cannot read the {what} {path}: {exc.strerror or exc}.") from exc
     if not stat.S_ISREG(info.st_mode):
@@ -76,6 +77,8 @@ def read_text(path: str | Path, *, what: str, limit: int = MAX_FILE_BYTES) -> st
 
 def parse_json(text: str | bytes, *, what: str, source: str | Path) -> Any:
     """The JSON value in `text` (from `source`, named in errors), at most `MAX_DEPTH` deep."""
+    if not text.strip():
+        raise InvalidInputError(f"The {what} {source} is empty.")
     try:
         data = json.loads(text)
     except RecursionError as exc:
@@ -103,6 +106,8 @@ def read_jsonl(path: str | Path, *, what: str, limit: int = MAX_FILE_BYTES) -> l
 def read_yaml(path: str | Path, *, what: str, limit: int = MAX_FILE_BYTES) -> Any:
     """The YAML document in `path`, through a safe loader that refuses aliases and tags beyond plain data."""
     text = read_text(path, what=what, limit=limit)
+    if not text.strip():
+        raise InvalidInputError(f"The {what} {path} is empty.")
     try:
         import yaml
     except ImportError as exc:
@@ -156,13 +161,18 @@ def check_picture(path: str | Path, *, what: str = "picture") -> tuple[int, int]
     picture, or declares more than `MAX_PICTURE_PIXELS` (a decompression bomb), before anything is decoded."""
     from PIL import Image, UnidentifiedImageError
 
+    Image.MAX_IMAGE_PIXELS = MAX_PICTURE_PIXELS  # Pillow's own check, everywhere in this process, at the same limit
     descriptor = open_regular(path, what=what)
     os.close(descriptor)
     try:
-        with Image.open(path) as picture:  # reads the header only
-            width, height = picture.size
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as picture:  # reads the header only
+                width, height = picture.size
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise InvalidInputError(f"The {what} {path} declares too many pixels to decode: {exc}") from exc
+        raise InvalidInputError(
+            f"The {what} {path} declares too many pixels to decode (more than {MAX_PICTURE_PIXELS:,})."
+        ) from exc
     except (OSError, SyntaxError, UnidentifiedImageError, ValueError) as exc:
         raise InvalidInputError(f"The {what} {path} is not a readable picture ({exc}).") from exc
     if width * height > MAX_PICTURE_PIXELS:

@@ -12,7 +12,6 @@ draft, by the tiny autoencoder (``decoder="tiny"``).
 from __future__ import annotations
 
 import itertools
-import json
 import threading
 import time
 from collections.abc import Callable
@@ -21,7 +20,7 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeAlias
 
-from creator_kit.core import validate
+from creator_kit.core import files, validate
 from creator_kit.core.errors import CancelledError, InvalidInputError, WrongTaskError
 from creator_kit.core.events import Done, EventCallback, Preview, Progress, emit
 from creator_kit.core.quiet import quiet
@@ -204,8 +203,12 @@ def schedulers(model: str | ImageModel, *, store: ModelStore | None = None) -> l
         import diffusers
 
         snapshot = (store or ModelStore()).snapshot_path(model)
-        index = json.loads((snapshot / "model_index.json").read_text(encoding="utf-8"))
-        own = getattr(diffusers, index["scheduler"][1]).from_pretrained(snapshot, subfolder="scheduler")
+        named = files.read_json(snapshot / "model_index.json").get("scheduler")
+        name = named[1] if isinstance(named, list) and len(named) == 2 and isinstance(named[1], str) else ""
+        scheduler = getattr(diffusers, name, None) if name.endswith("Scheduler") else None
+        if not isinstance(scheduler, type):
+            raise WrongTaskError(f"{model} names no diffusers scheduler in its model_index.json.")
+        own = scheduler.from_pretrained(snapshot, subfolder="scheduler")
     return sorted(cls.__name__ for cls in own.compatibles)
 
 

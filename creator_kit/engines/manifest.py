@@ -22,7 +22,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from creator_kit.core import files
+from creator_kit.core import files, readers
 from creator_kit.core.config import get_settings
 from creator_kit.core.errors import InvalidInputError, NotFoundError, OutputExistsError
 
@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 
 SCHEMA = "creator-kit/manifest/1"
 PNG_KEY = "creator-kit"
+MAX_MANIFEST_BYTES = 4 * 1024**2  # a sidecar: parameters, prompts of 20,000 characters, scene lists
 #: Distributions whose versions a manifest records (those installed).
 VERSIONED = ("creator-kit", "torch", "transformers", "diffusers")
 
@@ -84,11 +85,9 @@ class Manifest:
         return cls(**{key: value for key, value in data.items() if key in known})
 
     @classmethod
-    def from_json(cls, text: str) -> Manifest:
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise InvalidInputError(f"Not a Creator Kit manifest: invalid JSON ({exc}).") from exc
+    def from_json(cls, text: str, source: str | Path = "the manifest") -> Manifest:
+        """The manifest in the JSON `text` (read from `source`, named in errors), checked through `core.readers`."""
+        data = readers.parse_json(text, what="manifest", source=source)
         if not isinstance(data, dict):
             raise InvalidInputError("Not a Creator Kit manifest: expected a JSON object.")
         return cls.from_dict(data)
@@ -214,10 +213,7 @@ def read(path: str | Path) -> Manifest:
     found = next((p for p in candidates if p.is_file()), None)  # <name>.json: sidecars written before 0.2
     if found is None:
         raise NotFoundError(f"No manifest at {candidates[0]}: outputs saved by Creator Kit carry one beside them.")
-    try:
-        return Manifest.from_json(found.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InvalidInputError(f"Cannot read {found} as a manifest: {exc}.") from exc
+    return Manifest.from_json(readers.read_text(found, what="manifest", limit=MAX_MANIFEST_BYTES), found)
 
 
 def output_of(path: str | Path) -> Path:
@@ -232,6 +228,7 @@ def output_of(path: str | Path) -> Path:
 def _from_png(path: Path) -> Manifest:
     from PIL import Image, UnidentifiedImageError
 
+    readers.check_picture(path, what="PNG")
     try:
         with Image.open(path) as png:
             png.load()
@@ -240,7 +237,7 @@ def _from_png(path: Path) -> Manifest:
         raise InvalidInputError(f"{path} is not a readable PNG ({exc}).") from exc
     if embedded is None:
         raise NotFoundError(f"{path} carries no Creator Kit manifest (no '{PNG_KEY}' PNG text chunk).")
-    return Manifest.from_json(embedded)
+    return Manifest.from_json(embedded, path)
 
 
 def of_kind(source: Manifest | str | Path, kind: str) -> Manifest:

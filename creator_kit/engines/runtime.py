@@ -27,13 +27,13 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 import psutil
 
 from creator_kit.core.config import get_settings
-from creator_kit.core.errors import InvalidInputError, UnsafeWeightsError, WrongTaskError
+from creator_kit.core.errors import CreatorKitError, InvalidInputError, UnsafeWeightsError, WrongTaskError
 from creator_kit.core.events import Done, EventCallback, Log, emit
 from creator_kit.library import sizing
 from creator_kit.library.catalog import catalog_entries
 from creator_kit.library.devices import select_device, torch_dtype
 from creator_kit.library.hub import PICKLE_SUFFIXES
-from creator_kit.library.store import ModelStore, StoreChange
+from creator_kit.library.store import ModelStore, StoreChange, damaged
 
 if TYPE_CHECKING:
     import torch
@@ -173,7 +173,14 @@ class Runtime:
             self._evict(sizing.count_parameters(snapshot) * sizing.BYTES_PER_PARAMETER[quantize or dtype_name])
             rss_before = _rss()
             start = time.perf_counter()
-            model, processor = loader(snapshot, device=device, dtype=dtype, **options, use_safetensors=not allow_pickle)
+            try:
+                model, processor = loader(
+                    snapshot, device=device, dtype=dtype, **options, use_safetensors=not allow_pickle
+                )
+            except (CreatorKitError, MemoryError):
+                raise
+            except Exception as exc:  # a library failing to read the files: damage its stamp did not show
+                raise damaged(installed, exc) from exc
             if quantize == "int8":
                 model = quantize_int8(model)
             loaded = LoadedModel(

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from creator_kit.core import files
+from creator_kit.core import files, readers
 from creator_kit.core.config import get_settings
 from creator_kit.core.errors import CancelledError, InvalidInputError
 from creator_kit.core.events import Preview, Stages, emit
@@ -44,6 +44,7 @@ if TYPE_CHECKING:
 
 
 MAX_SCENES, DEFAULT_SCENES = 24, 3
+MAX_STORYBOARD_BYTES = 1024**2  # 24 scenes of 20,000-character prompts and captions fit
 SCRIPT_WORK = 10.0  # estimated cost, in sampling steps, of writing one scene prompt
 #: The VideoParams that image.generate takes for a keyframe (with the model, they decide its pixels).
 IMAGE_FIELDS = ("negative_prompt", "width", "height", "steps", "guidance", "decoder")
@@ -303,21 +304,18 @@ def read_file(path: str | Path) -> Story:
     none; a scene without a caption has none. At most MAX_SCENES scenes; the idea, prompts and captions hold at
     most validate.MAX_PROMPT_CHARS characters each (checked with the rest when the video is made).
     """
-    try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InvalidInputError(f"Cannot read the storyboard {path}: {exc}") from exc
+    data = readers.read_json(path, what="storyboard", limit=MAX_STORYBOARD_BYTES)
     if isinstance(data, list):
         data = {"scenes": data}
     usage = f'{path}: expected a list of scenes, or {{"scenes": [...], "idea": "..."}}; a scene is a prompt or '
     usage += '{"prompt": ..., "seconds": ..., "caption": ...}.'
     if not isinstance(data, dict) or not isinstance(data.get("scenes"), list) or set(data) - {"scenes", "idea"}:
         raise InvalidInputError(usage)
+    if len(data["scenes"]) > MAX_SCENES:
+        raise InvalidInputError(f"{path} has {len(data['scenes'])} scenes; a storyboard holds at most {MAX_SCENES}.")
     scenes = [scene if isinstance(scene, dict) else {"prompt": scene} for scene in data["scenes"]]
     if any(set(scene) - {"prompt", "seconds", "caption"} or "prompt" not in scene for scene in scenes):
         raise InvalidInputError(usage)
-    if len(scenes) > MAX_SCENES:
-        raise InvalidInputError(f"{path} has {len(scenes)} scenes; a storyboard holds at most {MAX_SCENES}.")
     return Story(
         idea=data.get("idea", ""),
         scenes=tuple(scene["prompt"] for scene in scenes),

@@ -12,6 +12,7 @@ from typing import Any
 
 from PIL import Image, UnidentifiedImageError
 
+from creator_kit.core import readers
 from creator_kit.core.errors import InvalidInputError, WrongTaskError
 from creator_kit.engines import companions, image, text, video
 from creator_kit.engines import manifest as manifests
@@ -59,7 +60,7 @@ def reproduce(path: str | Path, *, cancel: threading.Event | None = None) -> Rep
     overrides["cancel"] = cancel
     try:
         if record.kind == "text":
-            saved = output.read_text(encoding="utf-8")
+            saved = readers.read_text(output, what="saved text")
             again = "\n\n".join(engine.replay(record, **overrides).texts)
             return Reproduction(Path(path), record, "text", again == saved, notes)
         if record.kind == "image":
@@ -92,6 +93,7 @@ def _here(record: manifests.Manifest) -> tuple[dict[str, Any], list[str]]:
 
 
 def _pixels(path: Path) -> bytes:
+    readers.check_picture(path, what="PNG")  # its size from the header, before decoding
     try:
         with Image.open(path) as original:
             return original.convert("RGB").tobytes()

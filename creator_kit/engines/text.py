@@ -31,11 +31,8 @@ from transformers import (
     AutoTokenizer,
     PreTrainedModel,
     PreTrainedTokenizerBase,
-    StoppingCriteria,
     StoppingCriteriaList,
-    TextIteratorStreamer,
 )
-from transformers.generation.streamers import BaseStreamer
 
 from creator_kit.core import validate
 from creator_kit.core.errors import InvalidInputError, WrongTaskError
@@ -47,8 +44,10 @@ from creator_kit.engines import runtime, variant_text
 from creator_kit.engines.text_params import PARAMETER_NAMES, GenerationParams, resolve_params, with_model_defaults
 from creator_kit.engines.text_params import PRESETS as PRESETS  # re-exported: text.PRESETS, text.add_preset
 from creator_kit.engines.text_params import add_preset as add_preset
+from creator_kit.engines.text_streamers import CancelCriteria, CountingStreamer, TokenCounter
 from creator_kit.library import variants
 from creator_kit.library.catalog import TEXT_GENERATION
+from creator_kit.library.store import ModelStore, damaged
 
 TASK = TEXT_GENERATION
 Prompt = str | list[dict[str, str]]
@@ -234,13 +233,18 @@ def _run(job: _Job, streamer: Any = None) -> tuple[torch.Tensor, float, float]:
     start = time.perf_counter()
     with torch.inference_mode():
         torch.manual_seed(job.params.seed)
-        ids = job.loaded.model.generate(
-            **job.inputs,
-            **kwargs,
-            pad_token_id=tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id,
-            stopping_criteria=StoppingCriteriaList([_CancelCriteria(job.cancel, job.abandon)]),
-            streamer=streamer,
-        )
+        try:
+            ids = job.loaded.model.generate(
+                **job.inputs,
+                **kwargs,
+                pad_token_id=tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id,
+                stopping_criteria=StoppingCriteriaList([CancelCriteria(job.cancel, job.abandon)]),
+                streamer=streamer,
+            )
+        except RuntimeError as exc:  # sampling from inf / nan: weights damaged in a way their stamp did not show
+            if "probability tensor contains" not in str(exc):
+                raise
+            raise damaged(ModelStore().get(job.loaded.repo_id), exc) from exc
     return ids, start, time.perf_counter() - start
 
 
@@ -320,7 +324,7 @@ def generate(
     token Progress events, then Done with the result.
     """
     job = _prepare(prompt, model, preset, chat, quantize, device, cancel, params)
-    counter = _TokenCounter(job.params.max_new_tokens, on_event) if on_event else None
+    counter = TokenCounter(job.params.max_new_tokens, on_event) if on_event else None
     output_ids, start, elapsed = _wait(job, _ENGINE.submit(_run, job, counter))
     first_token_s = counter.first_token_at - start if counter and counter.first_token_at else None
     result = _result(job, output_ids, elapsed, first_token_s)
@@ -404,7 +408,7 @@ class TextStream:
     def __iter__(self) -> Iterator[str]:
         job, on_event = self._job, self._on_event
         total = job.params.max_new_tokens
-        streamer = _CountingStreamer(job.loaded.processor, skip_prompt=True, skip_special_tokens=True)
+        streamer = CountingStreamer(job.loaded.processor, skip_prompt=True, skip_special_tokens=True)
 
         def work() -> tuple[torch.Tensor, float, float]:
             try:
@@ -447,53 +451,3 @@ def _release(text: str, stops: Sequence[str]) -> tuple[str, str, bool]:
         return "", shown, True
     hold = max((n for s in stops for n in range(1, len(s)) if text.endswith(s[:n])), default=0)
     return text[len(text) - hold :], text[: len(text) - hold], False
-
-
-# ---------------------------------------------------------------------------------------------- transformers glue
-
-
-class _CancelCriteria(StoppingCriteria):
-    """Ends generation once either event is set: a clean stop after the current token."""
-
-    def __init__(self, *events: threading.Event) -> None:
-        self.events = events
-
-    def __call__(self, input_ids: torch.LongTensor, scores: Any, **kwargs: Any) -> torch.BoolTensor:
-        stop = any(event.is_set() for event in self.events)
-        return torch.full((input_ids.shape[0],), stop, dtype=torch.bool, device=input_ids.device)
-
-
-class _TokenCounter(BaseStreamer):
-    """Counts generated tokens, notes when the first came, and reports them as Progress events."""
-
-    def __init__(self, total: int, on_event: EventCallback | None) -> None:
-        self.total = total
-        self.on_event = on_event
-        self.tokens = 0
-        self.first_token_at: float | None = None
-        self._prompt_seen = False
-
-    def put(self, value: torch.Tensor) -> None:
-        if not self._prompt_seen:
-            self._prompt_seen = True
-            return
-        self.tokens += 1
-        self.first_token_at = self.first_token_at or time.perf_counter()
-        emit(self.on_event, Progress("generate", self.tokens, self.total, unit="token"))
-
-    def end(self) -> None:
-        """Nothing to flush."""
-
-
-class _CountingStreamer(TextIteratorStreamer):
-    """TextIteratorStreamer that also counts the generated tokens and notes when the first came."""
-
-    tokens = 0
-    first_token_at: float | None = None
-
-    def put(self, value: torch.Tensor) -> None:
-        is_prompt = self.skip_prompt and self.next_tokens_are_prompt
-        super().put(value)
-        if not is_prompt:
-            self.tokens += 1
-            self.first_token_at = self.first_token_at or time.perf_counter()

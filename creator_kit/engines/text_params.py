@@ -17,6 +17,8 @@ from creator_kit.library.catalog import model_defaults
 
 MAX_NEW_TOKENS = 4096
 MAX_RETURN_SEQUENCES = 16
+#: Stop strings: at most this many, each at most this long (each is matched against the text after every token).
+MAX_STOPS, MAX_STOP_CHARS = 16, 200
 
 
 @dataclass(frozen=True)
@@ -44,8 +46,10 @@ class GenerationParams:
         validate.whole_number("num_return_sequences", self.num_return_sequences, 1, MAX_RETURN_SEQUENCES)
         if self.num_return_sequences > 1 and not self.do_sample:
             raise InvalidInputError("num_return_sequences > 1 needs do_sample=True: greedy decoding gives one text.")
-        if not isinstance(self.stop, tuple) or not all(isinstance(s, str) and s for s in self.stop):
-            raise InvalidInputError(f"stop must be a list of non-empty strings, not {self.stop!r}.")
+        if not isinstance(self.stop, tuple) or len(self.stop) > MAX_STOPS:
+            raise InvalidInputError(f"stop must be a list of at most {MAX_STOPS} strings, not {self.stop!r}."[:300])
+        if not all(isinstance(s, str) and 0 < len(s) <= MAX_STOP_CHARS for s in self.stop):
+            raise InvalidInputError(f"Each stop string must be non-empty text of at most {MAX_STOP_CHARS} characters.")
         validate.seed(self.seed)
 
     def to_dict(self) -> dict[str, Any]:
@@ -58,11 +62,11 @@ class GenerationParams:
         kwargs: dict[str, Any] = {
             "max_new_tokens": self.max_new_tokens,
             "do_sample": self.do_sample,
-            "repetition_penalty": self.repetition_penalty,
+            "repetition_penalty": float(self.repetition_penalty),
             "num_return_sequences": self.num_return_sequences,
         }
         if self.do_sample:
-            kwargs.update(temperature=self.temperature, top_k=self.top_k, top_p=self.top_p)
+            kwargs.update(temperature=float(self.temperature), top_k=self.top_k, top_p=float(self.top_p))
         return kwargs
 
 

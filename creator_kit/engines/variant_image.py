@@ -20,6 +20,7 @@ from diffusers import ModelMixin
 from diffusers.configuration_utils import ConfigMixin, FrozenDict
 
 from creator_kit.core.errors import InvalidInputError
+from creator_kit.library.variants import damaged, read_about
 
 #: The pipeline parts a variant runs in OpenVINO: the folder each lives in.
 CONVERTED = ("unet", "vae")
@@ -32,22 +33,32 @@ def parts(folder: Path, *, device: str, dtype: torch.dtype) -> dict[str, Any]:
     if device != "cpu":
         raise InvalidInputError(f"Converted models run on the CPU: use device='cpu', not {device!r}.")
     precision = "bf16" if dtype == torch.bfloat16 else "f32"
-    return {"unet": OpenVINOUNet(folder / "unet", precision), "vae": OpenVINODecoder(folder / "vae", precision)}
+    about = read_about(folder)
+    return {
+        "unet": OpenVINOUNet(folder / "unet", precision, about),
+        "vae": OpenVINODecoder(folder / "vae", precision, about),
+    }
 
 
 class _Graph:
-    """An OpenVINO graph compiled for the shapes of its latest inputs (a new shape compiles again, in seconds)."""
+    """An OpenVINO graph compiled for the shapes of its latest inputs (a new shape compiles again, in seconds); one
+    that does not read or compile is IntegrityError naming it and the conversion that makes it again."""
 
-    def __init__(self, path: Path, precision: str) -> None:
+    def __init__(self, path: Path, precision: str, about: dict[str, Any]) -> None:
         import openvino
 
+        self.path, self.about = path, about
         self.core = openvino.Core()
-        self.model = self.core.read_model(path, path.with_suffix(".weights"))
+        try:
+            self.model = self.core.read_model(path, path.with_suffix(".weights"))
+            weights = path.with_suffix(".weights").stat().st_size
+        except Exception as exc:  # whatever OpenVINO says of a graph it cannot read
+            raise damaged(path, about) from exc
         if "BF16" not in self.core.get_property("CPU", "OPTIMIZATION_CAPABILITIES"):
             precision = "f32"  # bfloat16 asked of a CPU without it: float32, as torch's bfloat16 would be emulated
         self.precision = precision
         # What the compiled graph holds: the float16 weights on disk in its precision.
-        self.bytes = path.with_suffix(".weights").stat().st_size * (2 if precision == "f32" else 1)
+        self.bytes = weights * (2 if precision == "f32" else 1)
         self.settings = {
             "INFERENCE_NUM_THREADS": torch.get_num_threads(),
             "PERFORMANCE_HINT": "LATENCY",
@@ -61,8 +72,11 @@ class _Graph:
         shapes = tuple(a.shape for a in arrays)
         if shapes != self.shapes:
             model = self.model.clone()
-            model.reshape({put: shape for put, shape in zip(model.inputs, shapes, strict=True)})
-            self.request = self.core.compile_model(model, "CPU", self.settings).create_infer_request()
+            try:
+                model.reshape({put: shape for put, shape in zip(model.inputs, shapes, strict=True)})
+                self.request = self.core.compile_model(model, "CPU", self.settings).create_infer_request()
+            except Exception as exc:  # the pipeline checked the sizes: a graph that will not compile is damaged
+                raise damaged(self.path, self.about) from exc
             self.shapes = shapes
         self.request.infer(arrays)
         return torch.from_numpy(self.request.get_output_tensor(0).data.copy())
@@ -74,10 +88,10 @@ class _Part(ModelMixin, ConfigMixin):
 
     backend = "openvino"
 
-    def __init__(self, folder: Path, precision: str) -> None:
+    def __init__(self, folder: Path, precision: str, about: dict[str, Any]) -> None:
         super().__init__()
         self._internal_dict = FrozenDict(json.loads((folder / "config.json").read_text(encoding="utf-8")))
-        self.graph = _Graph(folder / GRAPH, precision)
+        self.graph = _Graph(folder / GRAPH, precision, about)
 
     @property
     def dtype(self) -> torch.dtype:
@@ -96,8 +110,8 @@ class _Part(ModelMixin, ConfigMixin):
 class OpenVINOUNet(_Part):
     """The UNet, called as diffusers pipelines call a UNet2DConditionModel."""
 
-    def __init__(self, folder: Path, precision: str) -> None:
-        super().__init__(folder, precision)
+    def __init__(self, folder: Path, precision: str, about: dict[str, Any]) -> None:
+        super().__init__(folder, precision, about)
         if self.config.get("addition_embed_type") == "text_time":  # what SDXL pipelines check their time ids against
             width = self.config["projection_class_embeddings_input_dim"]
             self.add_embedding = SimpleNamespace(linear_1=SimpleNamespace(in_features=width))

@@ -17,7 +17,7 @@ from transformers.cache_utils import DynamicLayer
 from transformers.modeling_outputs import CausalLMOutputWithPast
 
 from creator_kit.core.errors import InvalidInputError
-from creator_kit.library.variants import GRAPH_FILES, read_about
+from creator_kit.library.variants import GRAPH_FILES, damaged, read_about
 
 #: What transformers calls the key/value cache in model calls and outputs ("past_key_values" before 5.2x).
 _CACHE_FIELD = "cache" if "cache" in CausalLMOutputWithPast.__dataclass_fields__ else "past_key_values"
@@ -62,9 +62,12 @@ class VariantLM(PreTrainedModel, GenerationMixin):
         self.generation_config = GenerationConfig.from_model_config(config)
         if (graph.parent / "generation_config.json").is_file():
             self.generation_config = GenerationConfig.from_pretrained(graph.parent)
-        self._run = _openvino(graph) if self.backend == "openvino" else _onnx(graph)
-        weights = graph.with_suffix(".weights") if self.backend == "openvino" else graph
-        self.graph_bytes = weights.stat().st_size  # what the runtime's memory budget counts (no torch tensors here)
+        try:
+            self._run = _openvino(graph) if self.backend == "openvino" else _onnx(graph)
+            weights = graph.with_suffix(".weights") if self.backend == "openvino" else graph
+            self.graph_bytes = weights.stat().st_size  # what the runtime's memory budget counts (no torch tensors)
+        except Exception as exc:  # whatever the runtime says of a graph it cannot read or compile
+            raise damaged(graph, about) from exc
 
     @property
     def device(self) -> torch.device:

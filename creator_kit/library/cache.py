@@ -30,8 +30,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from creator_kit.core import files, validate
-from creator_kit.core.errors import CreatorKitError
+from creator_kit.core import files, readers, validate
+from creator_kit.core.errors import CreatorKitError, IntegrityError
 from creator_kit.library import hub
 from creator_kit.library.catalog import catalog_entry
 from creator_kit.library.hub import RemoteFile
@@ -129,8 +129,9 @@ def new_record(repo_id: str, revision: str, commit: str, remote: Iterable[Remote
 
 
 def read_record(repo_dir: Path) -> ModelRecord:
-    """The record of `repo_dir`; for a folder without one (written by huggingface_hub), what its layout says."""
-    data = files.read_json(repo_dir / RECORD_NAME)
+    """The record of `repo_dir`; for a folder without one (written by huggingface_hub), what its layout says.
+    A record that does not read, or holds a field of the wrong kind, is IntegrityError naming it and the repair."""
+    data = _record_data(repo_dir / RECORD_NAME)
     revision = data.get("revision", "main")
     commit = data.get("commit") or _read_ref(repo_dir, revision) or _latest_snapshot(repo_dir) or ""
     in_place = bool(commit) and (repo_dir / "snapshots" / commit).is_dir()
@@ -386,15 +387,75 @@ def _link_snapshot_file(repo_dir: Path, commit: str, relative: str, etag: str) -
 
 
 def _problem(path: Path, entry: FileEntry) -> str | None:
-    """How the file `path` differs from `entry` (missing, other size, other checksum), or None when it matches."""
+    """How the file `path` differs from `entry` (missing, not a regular file, other size, other checksum), or None
+    when it matches."""
     from creator_kit.library.download import file_digest
 
     if not path.exists():
         return "missing"
+    if not path.is_file():  # a folder, a FIFO, a device (a link is followed): never read as weights
+        return "not a regular file"
     if path.stat().st_size != entry.size:
         return f"size {path.stat().st_size} != published {entry.size}"
     if file_digest(path, entry.etag) not in (entry.etag, None):
         return f"checksum does not match the published {entry.etag}"
+    return None
+
+
+#: The kind of each field of a record (`ModelRecord`); `files` maps paths to entries checked by `_entry_problem`.
+RECORD_FIELDS: dict[str, type | tuple[type, ...]] = {
+    "repo_id": str,
+    "revision": str,
+    "commit": str,
+    "source": str,
+    "complete": bool,
+    "allow_pickle": bool,
+    "task": (str, type(None)),
+    "files": dict,
+    "description": str,
+    "metadata": dict,
+    "installed_at": (str, type(None)),
+}
+
+
+def _record_data(path: Path) -> dict[str, Any]:
+    """The checked content of the record at `path` ({} when there is none)."""
+    if not (path.exists() or path.is_symlink()):
+        return {}
+    repair = f"remove the model ({path.parent}) and add it again"
+    try:
+        data = readers.read_json(path, what="store record")
+    except CreatorKitError as exc:
+        raise IntegrityError(f"{exc} To repair it, {repair}.") from exc
+    problem = _record_problem(data)
+    if problem:
+        raise IntegrityError(f"The store record {path} is damaged ({problem}): {repair}.")
+    return data
+
+
+def _record_problem(data: Any) -> str | None:
+    """What is wrong with a record's content, or None."""
+    if not isinstance(data, dict):
+        return "not a JSON object"
+    wrong = [name for name, kind in RECORD_FIELDS.items() if name in data and not isinstance(data[name], kind)]
+    if wrong:
+        return f"{', '.join(wrong)} of the wrong kind"
+    for name, entry in data.get("files", {}).items():
+        problem = _entry_problem(entry) if isinstance(entry, dict) else "not an object"
+        if problem:
+            return f"the entry of {str(name)[:80]!r} is {problem}"
+    return None
+
+
+def _entry_problem(entry: Mapping[str, Any]) -> str | None:
+    size, stamp = entry.get("size"), entry.get("stamp")
+    if not isinstance(entry.get("etag"), str):
+        return "without an etag"
+    if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+        return "without a size"
+    whole = all(isinstance(n, int) and not isinstance(n, bool) for n in stamp or ())
+    if stamp is not None and not (isinstance(stamp, list) and len(stamp) == 3 and whole):
+        return "with a damaged stamp"
     return None
 
 
@@ -416,7 +477,7 @@ def _write_ref(repo_dir: Path, revision: str, commit: str) -> None:
 
 def _read_ref(repo_dir: Path, revision: str) -> str | None:
     ref = repo_dir / "refs" / revision
-    return ref.read_text().strip() if ref.is_file() else None
+    return readers.read_text(ref, what="revision ref", limit=256).strip() if ref.is_file() else None
 
 
 def _latest_snapshot(repo_dir: Path) -> str | None:

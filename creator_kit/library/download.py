@@ -5,6 +5,9 @@ interruption. Here the bytes already on disk are kept in ``blobs/<etag>.incomple
 transfer continues from them with an HTTP Range request to the same resolve URL, under the same
 lock file huggingface_hub uses, so two processes never write one blob. The finished file is checked
 against its ETag (sha256 for LFS files, the git blob sha1 otherwise) before it is moved into place.
+
+Each read waits `hub.BLOB_READ_S` at most (the transfer as a whole takes as long as it takes). An attempt that
+breaks off is resumed, up to MAX_ATTEMPTS; one that waited in vain without a byte is not tried again.
 """
 
 from __future__ import annotations
@@ -23,10 +26,10 @@ from huggingface_hub.errors import HfHubHTTPError
 from huggingface_hub.utils import get_session, hf_raise_for_status
 
 from creator_kit.core.errors import CancelledError, InsufficientDiskError, IntegrityError, NetworkError
+from creator_kit.library.hub import BLOB_READ_S, CONNECT_S, failure
 
 CHUNK_SIZE = 1024 * 1024
 MAX_ATTEMPTS = 5
-READ_TIMEOUT_S = 30.0
 
 
 @dataclass(frozen=True)
@@ -80,22 +83,25 @@ def fetch_blob(
         if blob_path.exists():
             return Transfer(resumed_from=size, bytes_received=0)
         part_path = blob_path.with_name(blob_path.name + ".incomplete")
-        resumed_from = part_path.stat().st_size if part_path.exists() else 0
+        resumed_from = _size(part_path)
         received = 0
         for attempt in range(1, MAX_ATTEMPTS + 1):
+            had = _size(part_path)
             try:
                 received += _transfer(url, part_path, etag, size, headers, on_bytes, cancel)
                 break
             except (httpx2.TransportError, _ShortRead) as error:
-                if attempt == MAX_ATTEMPTS:
+                silent = isinstance(error, httpx2.TimeoutException) and _size(part_path) == had
+                if attempt == MAX_ATTEMPTS or silent:
                     raise NetworkError(
-                        f"Download of {url} kept failing ({error}). The {part_path.stat().st_size} bytes "
-                        "received are kept: run the same download again to resume."
+                        f"Download of {url} failed ({failure(error)}). The {_size(part_path)} bytes received are kept: "
+                        "check your connection or HF_ENDPOINT and run the same download again to resume."
                     ) from error
                 time.sleep(min(2**attempt, 10))
             except HfHubHTTPError as error:
-                reason = str(error).rstrip(".")
-                raise NetworkError(f"The server refused {url}: {reason}. Check the repo id and HF_ENDPOINT.") from error
+                raise NetworkError(
+                    f"The server refused {url}: {failure(error)}. Check the repo id and HF_ENDPOINT."
+                ) from error
         os.chmod(part_path, 0o644)
         os.replace(part_path, blob_path)
         return Transfer(resumed_from=resumed_from, bytes_received=received)
@@ -103,6 +109,11 @@ def fetch_blob(
 
 class _ShortRead(Exception):
     """The connection closed before the whole file arrived (retried with a resume)."""
+
+
+def _size(path: Path) -> int:
+    """The bytes of `path`; 0 when it is not there (yet)."""
+    return path.stat().st_size if path.exists() else 0
 
 
 def _transfer(
@@ -115,7 +126,7 @@ def _transfer(
     cancel: threading.Event | None,
 ) -> int:
     """One attempt: append the missing bytes to `part_path`, then check the whole file. Returns bytes received."""
-    have = part_path.stat().st_size if part_path.exists() else 0
+    have = _size(part_path)
     if have > size:
         part_path.unlink()
         have = 0
@@ -131,7 +142,7 @@ def _transfer(
     if have:
         request_headers["Range"] = f"bytes={have}-"
     received = 0
-    timeout = httpx2.Timeout(READ_TIMEOUT_S, connect=10.0)
+    timeout = httpx2.Timeout(BLOB_READ_S, connect=CONNECT_S)
     with get_session().stream("GET", url, headers=request_headers, follow_redirects=True, timeout=timeout) as response:
         if not (response.status_code == 416 and have == size):
             hf_raise_for_status(response)

@@ -8,6 +8,10 @@ alone, before any weight is fetched. huggingface_hub and HTTP exceptions become 
 here, with the fix in the message. huggingface_hub is imported inside the functions, so importing
 this module stays cheap.
 
+Every request is one request (no retries) with a connection and an answer timeout (CONNECT_S, ANSWER_S; a
+download's reads: BLOB_READ_S), so a Hub that hangs fails within seconds. Every answer is checked for the shape
+the Hub API gives before anything uses it: anything else is one NetworkError, never a library's exception.
+
     commit, remote = remote_files("distilbert/distilgpt2", "main")
     files = select_files("distilbert/distilgpt2", remote, allow_pickle=False)
     refuse_remote_code("distilbert/distilgpt2", read_configs("distilbert/distilgpt2", commit, remote), remote)
@@ -22,13 +26,14 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 from creator_kit.core import validate
 from creator_kit.core.config import get_settings
 from creator_kit.core.errors import ModelNotFoundError, NetworkError, OfflineError, RemoteCodeError, UnsafeWeightsError
 
 if TYPE_CHECKING:
-    from huggingface_hub import HfApi
+    import httpx2
 
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle")
 WEIGHT_SUFFIXES = (".safetensors", *PICKLE_SUFFIXES)
@@ -60,10 +65,18 @@ CODE_CONFIGS = frozenset(
 )
 #: Libraries whose classes a diffusers ``model_index.json`` may name without running the repo's code.
 STANDARD_LIBRARIES = frozenset({"diffusers", "transformers"})
-#: Seconds a search waits to connect to the Hub, and then for its answer: a search is one request, so without a
-#: network it fails within seconds instead of retrying with back-off as `HfApi.list_models` does.
+#: Seconds a request waits to connect to the Hub, and then for each part of its answer. No request is retried
+#: (huggingface_hub's listings retry a silent Hub with back-off, and wait for it without end), so a Hub that
+#: accepts the connection and never answers fails after CONNECT_S + ANSWER_S at most.
+CONNECT_S = 5.0
+ANSWER_S = 10.0
+#: Seconds a download waits for each read of a file (per read: a large file takes as long as it takes).
+BLOB_READ_S = 30.0
+#: A search's waits: it runs while a panel waits, so it gives up sooner.
 SEARCH_CONNECT_S = 1.5
 SEARCH_ANSWER_S = 5.0
+#: The ETags of the Hub's files: the git blob sha1, or the sha256 of an LFS file (they name the blobs on disk).
+_ETAG = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
 
 
 @dataclass(frozen=True)
@@ -88,13 +101,6 @@ class ModelSummary:
         return asdict(self)
 
 
-def api() -> HfApi:
-    """An HfApi client for the configured endpoint."""
-    from huggingface_hub import HfApi
-
-    return HfApi(endpoint=get_settings().endpoint)
-
-
 def file_url(repo_id: str, path: str, commit: str) -> str:
     """The resolve URL of one file of `repo_id` at `commit` on the configured endpoint."""
     from huggingface_hub import hf_hub_url
@@ -113,44 +119,61 @@ def search(query: str, *, task: str | None = None, limit: int = 20) -> list[Mode
     """Models on the Hub matching `query`, optionally of one task: one request of the Hub's ``/api/models``
     (what `HfApi.list_models` asks), with no retries, that gives up after SEARCH_CONNECT_S seconds without a
     connection and SEARCH_ANSWER_S without an answer."""
-    import httpx2
-    from huggingface_hub.utils import get_session, hf_raise_for_status
-
     params: dict[str, Any] = {"search": query, "limit": limit}
     if task:
         params["pipeline_tag"] = task
     with translate_errors(query):
-        url = f"{get_settings().endpoint}/api/models"
-        timeout = httpx2.Timeout(SEARCH_ANSWER_S, connect=SEARCH_CONNECT_S)
-        response = get_session().get(url, params=params, headers=request_headers(), timeout=timeout)
-        hf_raise_for_status(response)
-        hits = response.json()
-    if not isinstance(hits, list) or not all(isinstance(hit, dict) and "id" in hit for hit in hits):
-        raise _not_the_hub_api(query)
+        response = _get(f"{get_settings().endpoint}/api/models", params, wait=(SEARCH_CONNECT_S, SEARCH_ANSWER_S))
+    hits = _json(response, query)
+    if not isinstance(hits, list) or not all(isinstance(hit, dict) and isinstance(hit.get("id"), str) for hit in hits):
+        raise _not_the_hub_api(query, "its search results are not a list of models")
     return [ModelSummary(h["id"], h.get("pipeline_tag"), h.get("downloads"), h.get("likes")) for h in hits[:limit]]
 
 
 def remote_files(repo_id: str, revision: str) -> tuple[str, list[RemoteFile]]:
     """The commit `revision` points at and every file of the repo there, with sizes and ETags.
 
-    File names are validated before anything uses them as paths.
+    Asked of the Hub API as HfApi's `model_info` and `list_repo_tree` ask it; a file's ETag is its LFS sha256,
+    else its git blob id (what the Hub's resolve URL answers as ETag). File names are validated before anything
+    uses them as paths.
     """
-    from huggingface_hub import get_hf_file_metadata
-    from huggingface_hub.hf_api import RepoFile
-
-    client = api()
+    endpoint = get_settings().endpoint
     with translate_errors(repo_id):
-        commit = client.model_info(repo_id, revision=revision).sha
-        tree = client.list_repo_tree(repo_id, revision=commit, recursive=True)
-        files = []
-        for entry in (e for e in tree if isinstance(e, RepoFile)):
-            path = validate.relative_file(entry.path)
-            if entry.lfs is not None:
-                files.append(RemoteFile(path, entry.lfs.size, entry.lfs.sha256))
-            else:
-                meta = get_hf_file_metadata(file_url(repo_id, path, commit))
-                files.append(RemoteFile(path, meta.size if meta.size is not None else entry.size, meta.etag))
-    return commit, files
+        about = _json(_get(f"{endpoint}/api/models/{repo_id}/revision/{quote(revision, safe='')}"), repo_id)
+    commit = about.get("sha") if isinstance(about, dict) else None
+    if not isinstance(commit, str) or not validate.COMMIT.fullmatch(commit):
+        raise _not_the_hub_api(repo_id, "its model info names no commit")
+    files = [_remote_file(entry, repo_id) for entry in _tree(f"{endpoint}/api/models/{repo_id}/tree/{commit}", repo_id)]
+    return commit, [f for f in files if f is not None]
+
+
+def _tree(url: str, subject: str) -> Iterator[Any]:
+    """The entries of the recursive file listing at `url`, page after page (the Link header names the next)."""
+    params: dict[str, Any] | None = {"recursive": True}
+    next_url: str | None = url
+    while next_url is not None:
+        with translate_errors(subject):
+            response = _get(next_url, params)
+        page = _json(response, subject)
+        if not isinstance(page, list):
+            raise _not_the_hub_api(subject, f"its file listing is a JSON {type(page).__name__}, not a list")
+        yield from page
+        next_url, params = response.links.get("next", {}).get("url"), None
+
+
+def _remote_file(entry: Any, subject: str) -> RemoteFile | None:
+    """The file an entry of a file listing describes; None for a folder."""
+    if not isinstance(entry, dict) or not isinstance(entry.get("path"), str) or "type" not in entry:
+        raise _not_the_hub_api(subject, "its file listing holds an entry without a path or type")
+    if entry.get("type") != "file":
+        return None
+    about = entry["lfs"] if isinstance(entry.get("lfs"), dict) else entry
+    size, etag = about.get("size"), about.get("oid")
+    if isinstance(size, bool) or not isinstance(size, int) or size < 0 or not isinstance(etag, str):
+        raise _not_the_hub_api(subject, f"its file listing gives no size or id for {entry['path']!r}")
+    if not _ETAG.fullmatch(etag):
+        raise _not_the_hub_api(subject, f"its file listing gives {entry['path']!r} an id that is not a hash")
+    return RemoteFile(validate.relative_file(entry["path"]), size, etag)
 
 
 def select_files(repo_id: str, files: Iterable[RemoteFile], *, allow_pickle: bool) -> list[RemoteFile]:
@@ -218,17 +241,47 @@ def refuse_remote_code(repo_id: str, configs: Mapping[str, Mapping[str, Any]], f
 
 def read_configs(repo_id: str, commit: str, files: Iterable[RemoteFile]) -> dict[str, dict[str, Any]]:
     """The CODE_CONFIGS among `files` of `repo_id` at `commit`, read from the Hub (a few KB, nothing stored)."""
-    from huggingface_hub.utils import get_session, hf_raise_for_status
-
     configs = {}
     with translate_errors(repo_id):
         for f in files:
             if is_code_config(f.path):
-                url = file_url(repo_id, f.path, commit)
-                response = get_session().get(url, headers=request_headers(), follow_redirects=True, timeout=30.0)
-                hf_raise_for_status(response)
-                configs[f.path] = _json_object(response.content)
+                configs[f.path] = _json_object(_get(file_url(repo_id, f.path, commit)).content)
     return configs
+
+
+def _get(
+    url: str, params: Mapping[str, Any] | None = None, *, wait: tuple[float, float] | None = None
+) -> httpx2.Response:
+    """One GET of `url` with the user's headers, no retries, waiting `wait` (seconds to connect, then for each
+    part of the answer; default CONNECT_S, ANSWER_S); HTTP errors raised as huggingface_hub's errors."""
+    import httpx2
+    from huggingface_hub.utils import get_session, hf_raise_for_status
+
+    connect_s, answer_s = wait or (CONNECT_S, ANSWER_S)
+    timeout = httpx2.Timeout(answer_s, connect=connect_s)
+    response = get_session().get(url, params=params, headers=request_headers(), follow_redirects=True, timeout=timeout)
+    hf_raise_for_status(response)
+    return response
+
+
+def _json(response: httpx2.Response, subject: str) -> Any:
+    """The JSON of a Hub API answer about `subject`, or NetworkError when it is not JSON."""
+    try:
+        return json.loads(response.content)
+    except ValueError as exc:  # not UTF-8, or not JSON
+        raise _not_the_hub_api(subject, "its answer is not JSON") from exc
+
+
+def failure(error: Exception) -> str:
+    """Why a request failed, in a few words: how long a timeout waited, else the first line of the error."""
+    import httpx2
+
+    if isinstance(error, httpx2.TimeoutException):
+        waited = error.request.extensions.get("timeout", {})
+        if isinstance(error, httpx2.ConnectTimeout):
+            return f"no connection within {waited.get('connect', CONNECT_S):g} s"
+        return f"no answer within {waited.get('read', ANSWER_S):g} s"
+    return (str(error).splitlines() or [type(error).__name__])[0].rstrip(".")
 
 
 @contextmanager
@@ -249,17 +302,15 @@ def translate_errors(subject: str) -> Iterator[None]:
         raise OfflineError(f"Cannot reach the Hub for {subject}: offline mode is on.") from exc
     except (errors.HfHubHTTPError, httpx2.HTTPError) as exc:
         raise NetworkError(
-            f"Could not reach {endpoint} for {subject}: {str(exc).rstrip('.')}. Check your connection or HF_ENDPOINT, "
+            f"Could not reach {endpoint} for {subject}: {failure(exc)}. Check your connection or HF_ENDPOINT, "
             "or use --offline to work with installed models."
         ) from exc
-    except json.JSONDecodeError as exc:
-        raise _not_the_hub_api(subject) from exc
 
 
-def _not_the_hub_api(subject: str) -> NetworkError:
+def _not_the_hub_api(subject: str, answer: str) -> NetworkError:
     return NetworkError(
-        f"{get_settings().endpoint} did not answer like the Hub API for {subject} (some mirrors do not implement "
-        "every endpoint, e.g. search). Check HF_ENDPOINT."
+        f"{get_settings().endpoint} did not answer like the Hub API for {subject} ({answer}; some mirrors do not "
+        "implement every endpoint, e.g. search). Check HF_ENDPOINT."
     )
 
 

@@ -9,7 +9,8 @@ sampling step adds at a given size, so a picture or video too large for this mac
 
 from __future__ import annotations
 
-import json
+import math
+import os
 import shutil
 import struct
 from collections.abc import Mapping
@@ -19,8 +20,8 @@ from typing import TYPE_CHECKING, Any
 
 import psutil
 
-from creator_kit.core import validate
-from creator_kit.core.errors import InsufficientDiskError
+from creator_kit.core import readers, validate
+from creator_kit.core.errors import CreatorKitError, InsufficientDiskError, IntegrityError
 from creator_kit.library.catalog import CatalogEntry
 from creator_kit.library.devices import select_device, select_dtype
 from creator_kit.library.hub import WEIGHT_SUFFIXES, RemoteFile
@@ -29,6 +30,8 @@ from creator_kit.library.variants import VARIANT_FILE
 if TYPE_CHECKING:
     from creator_kit.library.cache import InstalledModel
 
+#: The largest safetensors header the format allows (100 MB).
+SAFETENSORS_HEADER_BYTES = 100_000_000
 BYTES_PER_PARAMETER = {"float32": 4, "float16": 2, "bfloat16": 2, "int8": 1}
 #: Extra resident memory per byte of weights (allocator slack, activations of a short forward pass).
 #: Measured: a DistilGPT-2-sized model (328 MB of float32 weights) adds 436 MB after load + forward.
@@ -118,22 +121,34 @@ def parameters_from_bytes(weight_bytes: int, stored_dtype: str = "float32") -> i
 
 def count_parameters(snapshot: Path) -> int:
     """Parameters in the safetensors files of a model folder, read from their headers only; for a converted
-    variant, whose graphs hold most of them, its source's count as recorded at conversion."""
+    variant, whose graphs hold most of them, its source's count as recorded at conversion. A header that does not
+    read is IntegrityError naming the file."""
     variant = Path(snapshot) / VARIANT_FILE
-    if variant.is_file() and "parameters" in (about := json.loads(variant.read_text(encoding="utf-8"))):
-        return about["parameters"]
-    total = 0
-    for path in snapshot.rglob("*.safetensors"):
-        with path.open("rb") as f:
+    if variant.is_file():
+        about = readers.read_json(variant, what="variant record")
+        if isinstance(about, dict) and isinstance(about.get("parameters"), int):
+            return about["parameters"]
+    return sum(_header_parameters(path) for path in Path(snapshot).rglob("*.safetensors"))
+
+
+def _header_parameters(path: Path) -> int:
+    """The parameters a safetensors file declares in its header (at most SAFETENSORS_HEADER_BYTES, as the format
+    allows), checked before use."""
+    try:
+        with os.fdopen(readers.open_regular(path, what="weights file"), "rb") as f:
             (header_size,) = struct.unpack("<Q", f.read(8))
-            header = json.loads(f.read(header_size))
-        for name, tensor in header.items():
-            if name != "__metadata__":
-                count = 1
-                for dim in tensor["shape"]:
-                    count *= dim
-                total += count
-    return total
+            if header_size > SAFETENSORS_HEADER_BYTES:
+                raise ValueError(f"a header of {header_size:,} bytes")
+            header = readers.parse_json(f.read(header_size), what="safetensors header", source=path)
+        shapes = [tensor["shape"] for name, tensor in header.items() if name != "__metadata__"]
+        if not all(isinstance(shape, list) and all(type(n) is int and n >= 0 for n in shape) for shape in shapes):
+            raise ValueError("tensor shapes that are not lists of sizes")
+    except (CreatorKitError, OSError, ValueError, struct.error, AttributeError, KeyError, TypeError) as exc:
+        raise IntegrityError(
+            f"The weights file {path} is damaged ({exc}): `creator-kit models verify MODEL` names the damaged "
+            "files and the repair."
+        ) from exc
+    return sum(math.prod(shape) for shape in shapes)
 
 
 def sampling_step_bytes(

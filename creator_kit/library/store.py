@@ -19,6 +19,8 @@ view of the store updates at once; `refresh` tells them to re-read it after anot
 
 from __future__ import annotations
 
+import contextlib
+import secrets
 import shutil
 import threading
 from collections.abc import Callable, Iterator
@@ -27,9 +29,12 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
+import psutil
+
 from creator_kit.core import files, validate
 from creator_kit.core.config import get_settings
 from creator_kit.core.errors import (
+    CreatorKitError,
     IntegrityError,
     InvalidInputError,
     ModelNotInstalledError,
@@ -39,7 +44,7 @@ from creator_kit.core.errors import (
 )
 from creator_kit.core.events import Done, EventCallback, Log, Progress, emit
 from creator_kit.core.validate import LOCAL_NAMESPACE
-from creator_kit.library import cache, hub, sizing
+from creator_kit.library import cache, hub, sizing, variants
 from creator_kit.library.cache import InstalledModel, VerifyReport
 from creator_kit.library.catalog import CatalogEntry, catalog_entries, catalog_entry, check_task
 
@@ -68,6 +73,8 @@ class StoreChange:
 
 
 StoreWatcher = Callable[[StoreChange], None]
+#: The store's scratch space (`ModelStore.scratch`): work in progress, on the store's own disk.
+SCRATCH = ".tmp"
 #: The watchers of each models folder (resolved), shared by every ModelStore of that folder in this process.
 _watchers: dict[Path, list[StoreWatcher]] = {}
 _watchers_lock = threading.Lock()
@@ -258,7 +265,8 @@ class ModelStore:
         """Add a model made on this machine (a fine-tune, a starter model) as ``local/<name>``.
 
         The files of `folder` are copied into the cache layout under a commit hash derived from their
-        content, so loading it works exactly like loading a downloaded model.
+        content, so loading it works exactly like loading a downloaded model. The copy is made in the scratch
+        space and moved in with one rename: a failed or interrupted registration never leaves a torn model.
         """
         repo_id = validate.repo_id(name if name.startswith(f"{LOCAL_NAMESPACE}/") else f"{LOCAL_NAMESPACE}/{name}")
         folder = Path(folder)
@@ -266,13 +274,38 @@ class ModelStore:
             raise InvalidInputError(f"{folder} holds no files to register as a model.")
         self.require_writable()
         repo_dir = self._repo_dir(repo_id)
-        with self._changing("register", repo_id):
-            cache.remove_repo(self.models_dir, repo_id)
-            commit, copied = cache.copy_into_blobs(folder, repo_dir / "blobs")
+        with self._changing("register", repo_id), self.scratch() as staging:
+            staged = staging / repo_dir.name
+            commit, copied = cache.copy_into_blobs(folder, staged / "blobs")
             about = {"source": source, "task": task, "description": description, "metadata": metadata or {}}
-            record = cache.new_record(repo_id, "main", commit, copied, **about)
-            cache.finish(repo_dir, record)
+            cache.finish(staged, cache.new_record(repo_id, "main", commit, copied, **about))
+            cache.remove_repo(self.models_dir, repo_id)
+            staged.rename(repo_dir)
         return cache.describe(repo_dir)
+
+    @contextmanager
+    def scratch(self) -> Iterator[Path]:
+        """A new folder in the store's scratch space (`SCRATCH`, on the store's disk: what is built there moves in
+        with a rename), removed when the block ends, however it ends. It is named after its process
+        (``<pid>-<start time>-<random>``); the folders of processes no longer running are swept first."""
+        root = self.models_dir / SCRATCH
+        for leftover in root.glob("*-*-*"):
+            if not _in_use(leftover.name):
+                with contextlib.suppress(CreatorKitError):
+                    files.remove_tree(leftover, inside=root)
+        me = psutil.Process()
+        folder = root / f"{me.pid}-{int(me.create_time())}-{secrets.token_hex(4)}"
+        try:
+            folder.mkdir(parents=True)
+        except OSError as exc:
+            raise from_os_error(exc, folder) from exc
+        try:
+            yield folder
+        finally:
+            with contextlib.suppress(CreatorKitError):
+                files.remove_tree(folder, inside=root)
+            with contextlib.suppress(OSError):
+                root.rmdir()  # once no process works there: huggingface_hub's cache scan never meets it
 
     def installed(self, task: str | None = None) -> list[InstalledModel]:
         """Every model in the store (complete or not), sorted by id; with `task`, only the models of that task."""
@@ -290,14 +323,18 @@ class ModelStore:
         repo_id = validate.repo_id(repo_id)
         installed = self._installed_at(repo_id, None)
         if installed is None:
-            if repo_id.startswith(f"{LOCAL_NAMESPACE}/"):
-                hint = f"{_REMAKE_HINT.capitalize()}."
-            elif catalog_entry(repo_id) is None:
-                hint = f"Run `creator-kit models download {repo_id}` (or search with `models catalog`)."
-            else:
-                hint = f"Run `creator-kit models download {repo_id}`."
-            raise ModelNotInstalledError(f"{repo_id} is not installed in {self.models_dir}. {hint}")
+            raise self._not_installed(repo_id)
         return installed
+
+    def _not_installed(self, repo_id: str) -> ModelNotInstalledError:
+        """The error for `repo_id` missing from the store, saying how to get it."""
+        if repo_id.startswith(f"{LOCAL_NAMESPACE}/"):
+            hint = f"{_REMAKE_HINT.capitalize()}."
+        elif catalog_entry(repo_id) is None:
+            hint = f"Run `creator-kit models download {repo_id}` (or search with `models catalog`)."
+        else:
+            hint = f"Run `creator-kit models download {repo_id}`."
+        return ModelNotInstalledError(f"{repo_id} is not installed in {self.models_dir}. {hint}")
 
     def snapshot_path(self, repo_id: str) -> Path:
         """The folder holding the installed files of `repo_id` (what `from_pretrained` takes)."""
@@ -352,15 +389,21 @@ class ModelStore:
         return DiskUsage(sum(m.size_on_disk for m in models), usage.free, usage.total, len(models))
 
     def info(self, repo_id: str, *, dtype: str | None = None, device: str | None = None) -> sizing.ModelInfo:
-        """What `repo_id` is, what it needs on disk and in memory, and whether that fits here."""
+        """What `repo_id` is, what it needs on disk and in memory, and whether that fits here. A ``local/`` model
+        that is not installed is ModelNotInstalledError: it was made here, so the Hub is never asked about it."""
         repo_id = validate.repo_id(repo_id)
         here = {"models_dir": self.models_dir, "dtype": dtype, "device": device}
         installed = self._installed_at(repo_id, None)
         if installed is not None:
             return sizing.from_installed(installed, **here)
+        if repo_id.startswith(f"{LOCAL_NAMESPACE}/"):
+            raise self._not_installed(repo_id)
         entry = catalog_entry(repo_id)
         if self.offline and entry is None:
-            raise OfflineError(f"{repo_id} is not installed and offline mode is on: nothing is known about it.")
+            raise OfflineError(
+                f"{repo_id} is not installed and offline mode is on: nothing is known about it. Go online (unset "
+                "HF_HUB_OFFLINE, drop --offline) to ask the Hub."
+            )
         if not self.offline:
             try:
                 _, remote = hub.remote_files(repo_id, "main")
@@ -389,13 +432,38 @@ class ModelStore:
         return installed
 
 
+def _in_use(name: str) -> bool:
+    """Whether the scratch folder `name` may be in use: the process it is named after still runs (or it is not
+    named as `ModelStore.scratch` names them)."""
+    try:
+        pid, started, _ = name.split("-", 2)
+        return int(psutil.Process(int(pid)).create_time()) == int(started)
+    except psutil.NoSuchProcess:
+        return False
+    except (psutil.Error, ValueError):
+        return True
+
+
 _REMAKE_HINT = "train it again, or run `creator-kit models starter` for the starter models"
 
 
 def repair_hint(model: InstalledModel) -> str:
     """What repairs `model` when its files are damaged: download it again, or make again a model made here."""
+    made = variants.conversion_of(model)
+    if made:
+        return f"run `{variants.remake_command(made)}`"
     if model.source == "starter":
         return "build it again with `creator-kit models starter --force`"
     if model.source == "custom":
         return "make it again (train it again, or register its folder again)"
     return f"run `creator-kit models download {model.repo_id}`, which fetches the damaged files again"
+
+
+def damaged(model: InstalledModel, error: BaseException) -> IntegrityError:
+    """The error for `model` when a library fails on its files (a damage its stamp did not show): what failed, and
+    how to find and repair the damage."""
+    failure = f"{type(error).__name__}: {error}".splitlines()[0][:300]
+    return IntegrityError(
+        f"{model.repo_id} could not be read ({failure}): its files may be damaged. "
+        f"`creator-kit models verify {model.repo_id}` checks them; to repair it, {repair_hint(model)}."
+    )

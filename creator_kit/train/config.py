@@ -9,11 +9,12 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from creator_kit.core import validate
+from creator_kit.core import readers, validate
 from creator_kit.core.config import get_settings
 from creator_kit.core.errors import InvalidInputError, NotFoundError
 from creator_kit.library.cache import InstalledModel
 
+MAX_CONFIG_BYTES = 64 * 1024  # a training config: a few dozen settings and a sample prompt
 LR_SCHEDULES = ("linear", "cosine", "constant", "constant_with_warmup")
 
 
@@ -74,8 +75,13 @@ class TrainingConfig:
                 f"save_every ({self.save_every}) must be a multiple of eval_every ({self.eval_every}): the best "
                 "checkpoint is chosen by validation loss, so checkpoints are saved at evaluations."
             )
-        if not self.sample_prompt.strip():
+        for name in ("data", "text_column", "device"):
+            value = getattr(self, name)
+            if not (isinstance(value, str) or (value is None and name != "text_column")):
+                raise InvalidInputError(f"{name} must be text, not {value!r}."[:200])
+        if not isinstance(self.sample_prompt, str) or not self.sample_prompt.strip():
             raise InvalidInputError("sample_prompt must be non-empty text.")
+        validate.prompt(self.sample_prompt, "sample_prompt")
 
     @property
     def model_name(self) -> str:
@@ -97,19 +103,22 @@ class TrainingConfig:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainingConfig:
         validate.known_keywords(data, [f.name for f in fields(cls)], "training setting")
+        if "model" not in data:
+            raise InvalidInputError('A training config needs a model, e.g. {"model": "distilbert/distilgpt2"}.')
         return cls(**data)
 
     @classmethod
     def from_json(cls, source: str | Path) -> TrainingConfig:
-        """A config from JSON text or from a .json file."""
+        """A config from JSON text or from a .json file (read through `core.readers`)."""
         if str(source).endswith(".json"):
-            if not Path(source).is_file():
+            if not Path(source).exists():
                 raise NotFoundError(f"No training config at {source}.")
-            source = Path(source).read_text(encoding="utf-8")
-        try:
-            data = json.loads(str(source))
-        except json.JSONDecodeError as exc:
-            raise InvalidInputError(f"Not a training config: invalid JSON ({exc}).") from exc
+            data = readers.read_json(source, what="training config", limit=MAX_CONFIG_BYTES)
+        else:
+            try:
+                data = readers.parse_json(str(source), what="text", source="given as a training config")
+            except InvalidInputError as exc:
+                raise InvalidInputError(f"Not a training config: invalid JSON ({exc})") from exc
         if not isinstance(data, dict):
             raise InvalidInputError("Not a training config: expected a JSON object.")
         return cls.from_dict(data)

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import codecs
 import hashlib
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from creator_kit.core import readers
 from creator_kit.core.errors import InvalidInputError, NotFoundError
 
 if TYPE_CHECKING:
@@ -80,6 +82,7 @@ def _data_files(path: Path) -> list[Path]:
         if not files:
             raise InvalidInputError(f"The folder {path} holds no .txt files to train on.")
         return files
+    os.close(readers.open_regular(path, what="training data"))  # a FIFO or a device would never end
     if path.suffix.lower() not in (*TEXT_SUFFIXES, *TABLE_SUFFIXES):
         raise InvalidInputError(
             f"{path.name}: unsupported data format {path.suffix or '(none)'}; use .txt, .csv, .jsonl or .json."

@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from creator_kit.core import files
+from creator_kit.core import files, readers
 from creator_kit.core.config import get_settings
 from creator_kit.core.errors import InvalidInputError
 from creator_kit.workflows import compare
@@ -82,25 +82,37 @@ def vote(result: Match, choice: str) -> tuple[str, str]:
         "seed": result.seed,
     }
     path = votes_path()
-    kept = path.read_text(encoding="utf-8") if path.is_file() else ""
-    files.write_text(path, kept + json.dumps(record, sort_keys=True) + "\n")  # atomic: never a torn line
+    kept = readers.read_bytes(path, what="vote file") if path.is_file() else b""  # kept as it is, damaged lines too
+    if kept and not kept.endswith(b"\n"):
+        kept += b"\n"
+    with files.atomic_path(path) as partial:  # never a torn line
+        partial.write_bytes(kept + json.dumps(record, sort_keys=True).encode("utf-8") + b"\n")
     return result.models
 
 
 def read_votes(path: str | Path | None = None) -> list[dict[str, Any]]:
-    """Every vote kept (lines that are not a vote are skipped)."""
+    """Every vote kept, checked (`core.readers`): lines that are not a vote (not UTF-8, not JSON, fields of the
+    wrong kind) are skipped."""
     path = Path(path) if path is not None else votes_path()
     if not path.is_file():
         return []
     votes = []
-    for line in path.read_text(encoding="utf-8").splitlines():
+    for line in readers.read_bytes(path, what="vote file").splitlines():
         try:
-            entry = json.loads(line)
-        except json.JSONDecodeError:
+            entry = readers.parse_json(line, what="vote", source=path)
+        except InvalidInputError:
             continue
-        if isinstance(entry, dict) and entry.get("winner") in CHOICES and {"a", "b"} <= entry.keys():
+        if _is_vote(entry):
             votes.append(entry)
     return votes
+
+
+def _is_vote(entry: Any) -> bool:
+    """Whether `entry` is a vote: two different model ids as text and a winner among CHOICES."""
+    if not isinstance(entry, dict) or entry.get("winner") not in CHOICES:
+        return False
+    a, b = entry.get("a"), entry.get("b")
+    return isinstance(a, str) and isinstance(b, str) and a != b
 
 
 def leaderboard(votes: Sequence[dict[str, Any]] | None = None) -> list[Standing]:

@@ -28,7 +28,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from creator_kit.core import files
+from creator_kit.core import files, readers
 from creator_kit.core.errors import CancelledError, InvalidInputError, WrongTaskError
 from creator_kit.core.events import Done, EventCallback, Log, Progress, emit
 from creator_kit.core.memory import peak_memory
@@ -285,14 +285,36 @@ def _record_path(store: ModelStore, repo_id: str) -> Path:
 
 
 def _read(path: Path) -> list[BenchResult]:
-    """The results stored in `path`; entries that do not read as one (hand-edited, older) are skipped."""
-    results = []
-    for entry in files.read_json(path).get("results", []):
-        try:
-            results.append(BenchResult(**{name: entry[name] for name in BenchResult.__dataclass_fields__}))
-        except (KeyError, TypeError):
-            continue
-    return results
+    """The results stored in `path` (`core.readers`); a record that does not read, or entries of the wrong shape
+    (hand-edited, older, damaged), count as not measured."""
+    if not path.is_file():
+        return []
+    try:
+        data = readers.read_json(path, what="bench record")
+    except InvalidInputError:
+        return []
+    entries = data.get("results") if isinstance(data, dict) else None
+    results = [_result(entry) for entry in entries] if isinstance(entries, list) else []
+    return [result for result in results if result is not None]
+
+
+def _result(entry: Any) -> BenchResult | None:
+    """`entry` as a BenchResult when it holds every field with the right kind of value (figures as numbers) and
+    what its task's summary reads; else None."""
+    kinds = {"repo_id": str, "commit": str, "task": str, "dtype": str, "measured_at": str}
+    kinds |= {"machine": dict, "figures": dict, "settings": dict}
+    if not isinstance(entry, dict) or set(entry) != set(kinds):
+        return None
+    if not all(isinstance(entry[name], kind) for name, kind in kinds.items()):
+        return None
+    if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in entry["figures"].values()):
+        return None
+    result = BenchResult(**entry)
+    try:
+        result.summary()
+    except (KeyError, TypeError, ValueError):
+        return None
+    return result
 
 
 def _store_result(store: ModelStore, result: BenchResult) -> None:

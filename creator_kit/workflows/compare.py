@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import secrets
 import threading
 import time
@@ -29,7 +28,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from creator_kit.core import validate
+from creator_kit.core import readers, validate
 from creator_kit.core.config import get_settings
 from creator_kit.core.errors import InvalidInputError, WrongTaskError
 from creator_kit.core.events import EventCallback, Preview, Progress, emit
@@ -39,6 +38,7 @@ from creator_kit.library.store import ModelStore
 
 OPERATION = "compare"
 TASKS = (TEXT_GENERATION, TEXT_TO_IMAGE)
+MAX_PROMPTS_BYTES = 1024**2  # a prompts file (the prompts themselves are capped at 20,000 characters each)
 MIN_MODELS, MAX_MODELS, MAX_PROMPTS = 2, 6, 100
 
 
@@ -183,16 +183,11 @@ def run_one(
 
 
 def read_prompts(path: str | Path) -> list[str]:
-    """A prompts file: a JSON list of strings, or text with one prompt per line (empty lines skipped)."""
-    try:
-        content = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InvalidInputError(f"Cannot read the prompts file {path}: {exc}") from exc
+    """A prompts file: a JSON list of strings, or text with one prompt per line (empty lines skipped); read through
+    `core.readers` (a regular file of at most MAX_PROMPTS_BYTES)."""
+    content = readers.read_text(path, what="prompts file", limit=MAX_PROMPTS_BYTES)
     if content.lstrip().startswith("["):
-        try:
-            prompts = json.loads(content)
-        except json.JSONDecodeError as exc:
-            raise InvalidInputError(f"{path} is not a JSON list of prompts: {exc}") from exc
+        prompts = readers.parse_json(content, what="prompts file", source=path)
         if not isinstance(prompts, list) or not all(isinstance(p, str) for p in prompts):
             raise InvalidInputError(f"{path} must be a JSON list of prompt strings.")
         return prompts

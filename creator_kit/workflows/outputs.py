@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from creator_kit.core import readers
 from creator_kit.core.config import get_settings
 from creator_kit.core.errors import CreatorKitError, InvalidInputError, UnwritablePathError, from_os_error
 from creator_kit.engines import manifest as manifests
@@ -55,6 +56,7 @@ class Output:
         """The picture of an image output (read whole, so the file is not held open)."""
         from PIL import Image, UnidentifiedImageError
 
+        readers.check_picture(self.path, what="saved picture")  # its size from the header, before decoding
         try:
             with Image.open(self.path) as picture:
                 return picture.convert("RGB")
@@ -62,9 +64,10 @@ class Output:
             raise _unreadable(self.path) from error
 
     def files(self) -> list[Path]:
-        """The output and the files saved with it that are there: its sidecar; a video's keyframe sheet and GIF."""
+        """The output and the files saved with it that are there: its sidecar; a video's keyframe sheet and GIF (only
+        for an MP4: a file whose manifest claims another kind than its own suffix has nothing else beside it)."""
         beside = [manifests.sidecar(self.path)]
-        if self.kind == "video":
+        if self.kind == "video" and self.path.suffix.lower() == manifests.OUTPUT_SUFFIXES["video"]:
             from creator_kit.engines.video import sheet_path
 
             beside += [sheet_path(self.path), self.path.with_suffix(".gif")]

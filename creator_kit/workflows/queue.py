@@ -29,8 +29,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from creator_kit.core import files
-from creator_kit.core.errors import CancelledError, InvalidInputError
+from creator_kit.core import files, readers
+from creator_kit.core.errors import CancelledError, InvalidInputError, OutputExistsError
 from creator_kit.core.events import Eta, EventCallback, Log, Metric, Preview, Progress, emit
 from creator_kit.library.catalog import TEXT_TO_IMAGE
 from creator_kit.library.store import ModelStore
@@ -39,6 +39,7 @@ from creator_kit.workflows.queue_ray import run_on_ray
 
 OPERATION = "queue"
 SHEET = "sheet.png"
+SHEET_KEY = "creator-kit-queue"  # the PNG text chunk that marks a contact sheet as a queue's own
 
 
 @dataclass
@@ -101,6 +102,8 @@ def run(
     plan = load(path, store)
     cancel = cancel or threading.Event()
     files.require_writable_folder(plan.folder / "done")
+    if plan.task == TEXT_TO_IMAGE:
+        _claim_sheet(plan.folder / SHEET)  # before any work: never over a sheet.png of the user's own
     lock = FileLock(plan.folder / ".queue.lock")
     try:
         lock.acquire(timeout=0)
@@ -155,6 +158,7 @@ def _sheet(plan: Plan, records: list[dict[str, Any]]) -> Path:
     """The contact sheet of an image queue: every item in queue order, the last varying axis along the columns,
     each cell labelled with the values of the axes that vary (model, prompt number, grid values)."""
     from PIL import Image
+    from PIL.PngImagePlugin import PngInfo
 
     from creator_kit.engines.image import axis_label, contact_sheet
 
@@ -165,9 +169,30 @@ def _sheet(plan: Plan, records: list[dict[str, Any]]) -> Path:
     for item, record in zip(plan.items, records, strict=True):
         values = {"model": item.model.split("/")[-1], "prompt": f"#{plan.prompts.index(item.prompt) + 1}"}
         labels.append(axis_label({name: {**values, **item.values}[name] for name in varying}))
+        readers.check_picture(plan.folder / record["output"], what="queue output")
         with Image.open(plan.folder / record["output"]) as picture:
             pictures.append(picture.convert("RGB"))
     path = plan.folder / SHEET
+    mark = PngInfo()
+    mark.add_text(SHEET_KEY, str(plan.source))
     with files.atomic_path(path) as partial:
-        contact_sheet(pictures, labels, columns).save(partial, format="PNG")
+        contact_sheet(pictures, labels, columns).save(partial, format="PNG", pnginfo=mark)
     return path
+
+
+def _claim_sheet(path: Path) -> None:
+    """OutputExistsError unless `path` is free or a contact sheet a queue wrote (it carries `SHEET_KEY`)."""
+    if not (path.exists() or path.is_symlink()):
+        return
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        readers.check_picture(path, what="contact sheet")
+        with Image.open(path) as sheet:
+            ours = SHEET_KEY in getattr(sheet, "text", {})
+    except (InvalidInputError, OSError, SyntaxError, UnidentifiedImageError, ValueError):
+        ours = False
+    if not ours:
+        raise OutputExistsError(
+            f"{path} was not made by a Creator Kit queue: move it, or give the queue another output folder."
+        )

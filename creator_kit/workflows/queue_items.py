@@ -6,13 +6,14 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import math
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from creator_kit.core import files, validate
+from creator_kit.core import files, readers, validate
 from creator_kit.core.config import get_settings
 from creator_kit.core.errors import CancelledError, InvalidInputError, WrongTaskError
 from creator_kit.library.catalog import TEXT_GENERATION, TEXT_TO_IMAGE
@@ -22,6 +23,7 @@ from creator_kit.workflows.compare import run_one
 TASKS = {"text": TEXT_GENERATION, "image": TEXT_TO_IMAGE}
 KEYS = ("task", "models", "prompts", "grid", "params", "seed", "output")
 MAX_MODELS, MAX_PROMPTS, MAX_ITEMS = 6, 100, 1000
+MAX_QUEUE_BYTES = 1024**2  # a queue file: models, prompts (20,000 characters at most each) and a grid
 
 
 @dataclass(frozen=True)
@@ -62,32 +64,10 @@ class Plan:
 
 
 def read(path: str | Path) -> dict[str, Any]:
-    """The object in a queue file (JSON; YAML for .yaml / .yml when PyYAML is installed), or InvalidInputError."""
-    path = Path(path)
-    try:
-        content = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InvalidInputError(f"Cannot read the queue file {path}: {exc}") from exc
-    if not content.strip():
-        raise InvalidInputError(f"The queue file {path} is empty: see the format in `creator_kit.workflows.queue`.")
-    if path.suffix.lower() in (".yaml", ".yml"):
-        try:
-            import yaml
-        except ImportError as exc:
-            raise InvalidInputError(f"{path} is YAML, which needs PyYAML: pip install pyyaml (or use JSON).") from exc
-        try:
-            data = yaml.safe_load(content)
-        except yaml.YAMLError as exc:
-            raise InvalidInputError(f"{path} is not valid YAML: {exc}".splitlines()[0]) from exc
-    else:
-        try:
-            data = json.loads(content)
-        except json.JSONDecodeError as exc:
-            raise InvalidInputError(f"{path} is not valid JSON: {exc}") from exc
-    if not isinstance(data, dict):
-        raise InvalidInputError(
-            f"{path} must hold one object with task, models and prompts, not {type(data).__name__}."
-        )
+    """The object in a queue file (JSON; YAML for .yaml / .yml), read through `core.readers`, or InvalidInputError."""
+    data = readers.read_object(path, what="queue file", limit=MAX_QUEUE_BYTES)
+    if not data:
+        raise InvalidInputError(f"The queue file {path} is empty: see the format in `creator_kit.queue`.")
     return data
 
 
@@ -98,7 +78,7 @@ def load(path: str | Path, store: ModelStore | None = None) -> Plan:
     validate.known_keywords(data, KEYS, "queue key")
     missing = [key for key in ("task", "models", "prompts") if key not in data]
     if missing:
-        raise InvalidInputError(f"{path} needs {', '.join(missing)}: see the format in `creator_kit.workflows.queue`.")
+        raise InvalidInputError(f"{path} needs {', '.join(missing)}: see the format in `creator_kit.queue`.")
     kind = validate.choice("task", data["task"], TASKS)
     models = _strings("models", data["models"], MAX_MODELS, validate.repo_id)
     prompts = _strings("prompts", data["prompts"], MAX_PROMPTS, validate.prompt)
@@ -133,6 +113,10 @@ def _grid(grid: Any, params: Any, kind: str) -> tuple[dict[str, list[Any]], dict
     validate.known_keywords(grid, known, f"{kind} grid parameter")
     validate.known_keywords(params, [name for name in known if name != "seed"], f"{kind} parameter")
     for name, values in grid.items():
+        if isinstance(values, list) and len(values) > MAX_ITEMS:
+            raise InvalidInputError(
+                f"grid {name} has {len(values):,} values; a queue holds {MAX_ITEMS:,} items at most."
+            )
         distinct = isinstance(values, list) and len(values) == len({json.dumps(v, default=str) for v in values})
         if not values or not distinct:
             raise InvalidInputError(f"grid {name} must be a non-empty list of distinct values, not {values!r}."[:300])
@@ -156,10 +140,10 @@ def _expand(
     task: str, models: list[str], prompts: list[str], grid: dict[str, list[Any]], params: dict[str, Any], seed: int
 ) -> list[QueueItem]:
     """Every model × prompt × grid combination as an item (each combination's parameters checked by its engine)."""
-    combinations = [dict(zip(grid, values, strict=True)) for values in itertools.product(*grid.values())]
-    total = len(models) * len(prompts) * len(combinations)
+    total = len(models) * len(prompts) * math.prod(len(values) for values in grid.values())  # before expanding
     if total > MAX_ITEMS:
         raise InvalidInputError(f"The queue expands to {total:,} items; at most {MAX_ITEMS:,} run in one queue.")
+    combinations = [dict(zip(grid, values, strict=True)) for values in itertools.product(*grid.values())]
     items = []
     for model, prompt, values in itertools.product(models, prompts, combinations):
         merged = {**params, **values}

@@ -1,6 +1,8 @@
 """Messages in notebook terms: the engine's hints name CLI commands and flags; a panel shows the notebook calls.
 
-Every message a panel shows about an error goes through `error_message`:
+Every message a panel shows about an error goes through `error_message`. An unexpected error (not a
+`CreatorKitError`) is a bug: its traceback goes to a log in the outputs folder (`ck.report_bug`) and the panel
+shows the one line that names it. The engine's hints become notebook calls:
 
     notebook_terms("... or use --offline to work with installed models.")
     # '... or use ck.configure(offline=True) to work with installed models.'
@@ -9,6 +11,8 @@ Every message a panel shows about an error goes through `error_message`:
 from __future__ import annotations
 
 import re
+
+import creator_kit as ck
 
 #: (CLI form, notebook form), tried in order; a flag already followed by its notebook form, as in
 #: "--allow-pickle (allow_pickle=True)" or "(CLI: --resume)", is left as it is.
@@ -35,6 +39,6 @@ def notebook_terms(text: str) -> str:
 
 
 def error_message(error: Exception, *, unexpected: bool = False) -> str:
-    """What a panel says about `error`: its message in notebook terms (an unexpected one names its type)."""
-    prefix = f"Unexpected {type(error).__name__}: " if unexpected else ""
-    return prefix + notebook_terms(str(error))
+    """What a panel says about `error`: its message in notebook terms; for an unexpected one, the line that says
+    it is a bug and names the log holding its traceback (written now)."""
+    return ck.report_bug(error, "this panel") if unexpected else notebook_terms(str(error))
