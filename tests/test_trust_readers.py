@@ -94,11 +94,11 @@ def test_stop_strings_are_capped_in_a_queue_and_in_a_manifest(installed_store, t
     path = tmp_path / "stops.json"
     stops = [f"s{i}" for i in range(20_000)]
     path.write_text(json.dumps({"task": "text", "models": [TINY_GPT2], "prompts": ["x"], "params": {"stop": stops}}))
-    with pytest.raises(InvalidInputError, match="at most 16 strings"):
+    with pytest.raises(InvalidInputError, match="at most 16 of them"):
         queue.status(path)
     record = text.generate("Once", model=TINY_GPT2, max_new_tokens=2, seed=0).manifest
     record.parameters["stop"] = stops
-    with pytest.raises(InvalidInputError, match="at most 16 strings"):
+    with pytest.raises(InvalidInputError, match="at most 16 of them"):
         text.replay(record)
 
 
@@ -205,7 +205,7 @@ def test_a_safetensors_header_damaged_under_a_restored_stamp_is_exit_7(installed
         f.seek(10)
         f.write(b"\xff\xff\xff\xff")  # inside the JSON header
     os.utime(blob, ns=(before.st_atime_ns, before.st_mtime_ns))
-    with pytest.raises(IntegrityError, match=f"creator-kit models verify {TINY_GPT2}|model.safetensors"):
+    with pytest.raises(IntegrityError, match=r"model\.safetensors"):
         text.generate("Once", model=TINY_GPT2, max_new_tokens=2, seed=0)
 
 
@@ -225,7 +225,7 @@ def test_weights_damaged_under_a_restored_stamp_end_in_integrity_error_not_a_sam
         f.seek(8 + header_size + start)
         f.write(struct.pack("<f", float("nan")) * ((end - start) // 4))
     os.utime(blob, ns=(before.st_atime_ns, before.st_mtime_ns))
-    with pytest.raises(IntegrityError, match=f"creator-kit models verify {TINY_GPT2}"):
+    with pytest.raises(IntegrityError, match=r"model\.safetensors: checksum"):
         text.generate("Once", model=TINY_GPT2, max_new_tokens=4, seed=0, preset="creative")
     runtime.unload_all()
 

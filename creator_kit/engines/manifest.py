@@ -87,7 +87,10 @@ class Manifest:
     @classmethod
     def from_json(cls, text: str, source: str | Path = "the manifest") -> Manifest:
         """The manifest in the JSON `text` (read from `source`, named in errors), checked through `core.readers`."""
-        data = readers.parse_json(text, what="manifest", source=source)
+        try:
+            data = readers.parse_json(text, what="manifest", source=source)
+        except InvalidInputError as exc:
+            raise InvalidInputError(f"Not a Creator Kit manifest: invalid JSON ({exc})") from exc
         if not isinstance(data, dict):
             raise InvalidInputError("Not a Creator Kit manifest: expected a JSON object.")
         return cls.from_dict(data)

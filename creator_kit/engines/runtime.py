@@ -33,7 +33,7 @@ from creator_kit.library import sizing
 from creator_kit.library.catalog import catalog_entries
 from creator_kit.library.devices import select_device, torch_dtype
 from creator_kit.library.hub import PICKLE_SUFFIXES
-from creator_kit.library.store import ModelStore, StoreChange, damaged
+from creator_kit.library.store import ModelStore, StoreChange
 
 if TYPE_CHECKING:
     import torch
@@ -179,8 +179,11 @@ class Runtime:
                 )
             except (CreatorKitError, MemoryError):
                 raise
-            except Exception as exc:  # a library failing to read the files: damage its stamp did not show
-                raise damaged(installed, exc) from exc
+            except Exception as exc:  # a library failing on the files: damage their stamps did not show?
+                damage = store.find_damage(installed.repo_id)
+                if damage is None:
+                    raise  # the files are sound: the library's own error stands
+                raise damage from exc
             if quantize == "int8":
                 model = quantize_int8(model)
             loaded = LoadedModel(

@@ -47,7 +47,7 @@ from creator_kit.engines.text_params import add_preset as add_preset
 from creator_kit.engines.text_streamers import CancelCriteria, CountingStreamer, TokenCounter
 from creator_kit.library import variants
 from creator_kit.library.catalog import TEXT_GENERATION
-from creator_kit.library.store import ModelStore, damaged
+from creator_kit.library.store import ModelStore
 
 TASK = TEXT_GENERATION
 Prompt = str | list[dict[str, str]]
@@ -242,9 +242,10 @@ def _run(job: _Job, streamer: Any = None) -> tuple[torch.Tensor, float, float]:
                 streamer=streamer,
             )
         except RuntimeError as exc:  # sampling from inf / nan: weights damaged in a way their stamp did not show
-            if "probability tensor contains" not in str(exc):
+            damage = ModelStore().find_damage(job.loaded.repo_id) if "probability tensor" in str(exc) else None
+            if damage is None:
                 raise
-            raise damaged(ModelStore().get(job.loaded.repo_id), exc) from exc
+            raise damage from exc
     return ids, start, time.perf_counter() - start
 
 

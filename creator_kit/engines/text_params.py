@@ -47,9 +47,11 @@ class GenerationParams:
         if self.num_return_sequences > 1 and not self.do_sample:
             raise InvalidInputError("num_return_sequences > 1 needs do_sample=True: greedy decoding gives one text.")
         if not isinstance(self.stop, tuple) or len(self.stop) > MAX_STOPS:
-            raise InvalidInputError(f"stop must be a list of at most {MAX_STOPS} strings, not {self.stop!r}."[:300])
+            raise InvalidInputError(
+                f"stop must be a list of non-empty strings, at most {MAX_STOPS} of them, not {self.stop!r}."[:300]
+            )
         if not all(isinstance(s, str) and 0 < len(s) <= MAX_STOP_CHARS for s in self.stop):
-            raise InvalidInputError(f"Each stop string must be non-empty text of at most {MAX_STOP_CHARS} characters.")
+            raise InvalidInputError(f"stop must be a list of non-empty strings of at most {MAX_STOP_CHARS} characters.")
         validate.seed(self.seed)
 
     def to_dict(self) -> dict[str, Any]:

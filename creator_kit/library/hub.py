@@ -19,7 +19,6 @@ the Hub API gives before anything uses it: anything else is one NetworkError, ne
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
@@ -28,9 +27,16 @@ from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from creator_kit.core import validate
+from creator_kit.core import readers, validate
 from creator_kit.core.config import get_settings
-from creator_kit.core.errors import ModelNotFoundError, NetworkError, OfflineError, RemoteCodeError, UnsafeWeightsError
+from creator_kit.core.errors import (
+    InvalidInputError,
+    ModelNotFoundError,
+    NetworkError,
+    OfflineError,
+    RemoteCodeError,
+    UnsafeWeightsError,
+)
 
 if TYPE_CHECKING:
     import httpx2
@@ -267,9 +273,9 @@ def _get(
 def _json(response: httpx2.Response, subject: str) -> Any:
     """The JSON of a Hub API answer about `subject`, or NetworkError when it is not JSON."""
     try:
-        return json.loads(response.content)
-    except ValueError as exc:  # not UTF-8, or not JSON
-        raise _not_the_hub_api(subject, "its answer is not JSON") from exc
+        return readers.parse_json(response.content, what="answer about", source=subject)
+    except InvalidInputError as exc:  # not UTF-8, not JSON, or nested past the readers' depth
+        raise _not_the_hub_api(subject, "its answer is not JSON it can read") from exc
 
 
 def failure(error: Exception) -> str:
@@ -328,7 +334,7 @@ def _mapped_modules(auto_map: Any) -> list[str]:
 def _json_object(content: bytes) -> dict[str, Any]:
     """The JSON object in `content`, or an empty dict when it is not one (the loader then fails on its own)."""
     try:
-        data = json.loads(content)
-    except (UnicodeDecodeError, json.JSONDecodeError):
+        data = readers.parse_json(content, what="config", source="from the Hub")
+    except InvalidInputError:
         return {}
     return data if isinstance(data, dict) else {}

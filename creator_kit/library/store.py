@@ -357,11 +357,15 @@ class ModelStore:
         hub.refuse_remote_code(model.repo_id, *cache.snapshot_configs(Path(model.path)))
         problems = cache.verify(self._repo_dir(model.repo_id), changed_only=True).problems
         if problems:
-            raise IntegrityError(
-                f"{model.repo_id} could not be loaded: its files are damaged ({'; '.join(problems[:3])}). "
-                f"To repair it, {repair_hint(model)}."
-            )
+            raise _damaged(model, problems)
         return model
+
+    def find_damage(self, repo_id: str) -> IntegrityError | None:
+        """After a library failed on `repo_id`'s files: IntegrityError naming the damaged files and the repair when a
+        full re-hash finds damage its stamps did not show (a restored mtime), else None: the failure stands."""
+        model = self.get(repo_id)
+        problems = cache.verify(self._repo_dir(model.repo_id)).problems
+        return _damaged(model, problems) if problems else None
 
     def require_writable(self) -> None:
         """UnwritablePathError naming the store folder unless it exists (or can be made) and takes files."""
@@ -459,11 +463,9 @@ def repair_hint(model: InstalledModel) -> str:
     return f"run `creator-kit models download {model.repo_id}`, which fetches the damaged files again"
 
 
-def damaged(model: InstalledModel, error: BaseException) -> IntegrityError:
-    """The error for `model` when a library fails on its files (a damage its stamp did not show): what failed, and
-    how to find and repair the damage."""
-    failure = f"{type(error).__name__}: {error}".splitlines()[0][:300]
+def _damaged(model: InstalledModel, problems: list[str]) -> IntegrityError:
+    """The error for `model` whose files have `problems`: which, and the repair."""
     return IntegrityError(
-        f"{model.repo_id} could not be read ({failure}): its files may be damaged. "
-        f"`creator-kit models verify {model.repo_id}` checks them; to repair it, {repair_hint(model)}."
+        f"{model.repo_id} could not be loaded: its files are damaged ({'; '.join(problems[:3])}). "
+        f"To repair it, {repair_hint(model)}."
     )
