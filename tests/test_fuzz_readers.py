@@ -49,6 +49,7 @@ contents = st.one_of(
     values.map(lambda v: json.dumps(v).encode()),
     shaped.map(lambda v: json.dumps(v).encode()),
     shaped.map(lambda v: yaml.safe_dump(v).encode()),
+    st.dictionaries(st.integers() | st.booleans() | keys, values, max_size=4).map(lambda v: yaml.safe_dump(v).encode()),
     deep.map(str.encode),
     many.map(str.encode),
     aliases.map(str.encode),

@@ -273,3 +273,64 @@ def test_every_reader_error_is_a_creator_kit_error(tmp_path):
     for read in (compare.read_prompts, queue.status, manifest.read, reproduce):
         with pytest.raises(CreatorKitError):
             read(bad)
+
+
+# ---------------------------------------------------------------------------------------------- found by probing
+
+
+def test_a_queue_writes_only_inside_the_outputs_folder_or_beside_its_file(installed_store, tmp_path):
+    elsewhere = tmp_path / "elsewhere"
+    (tmp_path / "queues").mkdir()
+    for output in (str(elsewhere), "../elsewhere"):
+        path = write_queue_file(tmp_path / "queues" / "q.json", output=output)
+        with pytest.raises(InvalidInputError, match="inside the outputs folder or beside its file"):
+            queue.run(path)
+    assert not elsewhere.exists()
+
+
+def test_a_saved_text_that_is_a_fifo_is_refused_not_waited_for(installed_store):
+    saved = text.generate("Once", model=TINY_GPT2, max_new_tokens=2, seed=0).save()
+    saved.unlink()
+    os.mkfifo(saved)
+    started = time.monotonic()
+    with pytest.raises(InvalidInputError, match="not a regular file"):
+        outputs.find(saved).read_text()
+    assert time.monotonic() - started < 5
+
+
+def test_a_leaderboard_of_thousands_of_models_is_quick(installed_store):
+    votes = [{"a": f"m/a{i}", "b": f"m/b{i}", "winner": "a"} for i in range(9000)]
+    started = time.monotonic()
+    assert len(arena.leaderboard(votes)) == 18000
+    assert time.monotonic() - started < 10  # it was over 60 s: every model scanned every game, 500 times
+
+
+def test_text_that_is_not_valid_unicode_is_refused_wherever_it_comes_from(installed_store, tmp_path):
+    lone = "a\ud800"
+    path = write_queue_file(tmp_path / "q.json", prompts=[lone])
+    prompts = tmp_path / "prompts.json"
+    prompts.write_text(json.dumps([lone]))
+    record = text.generate("Once", model=TINY_GPT2, max_new_tokens=2, seed=0).manifest
+    record.parameters["prompt"] = lone
+    calls = (
+        lambda: queue.status(path),
+        lambda: compare.check(compare.read_prompts(prompts), [TINY_GPT2, "local/x"], installed_store),
+    )
+    for call in (*calls, lambda: text.replay(record)):
+        with pytest.raises(InvalidInputError, match="not valid text"):
+            call()
+
+
+def test_values_that_would_exhaust_memory_or_sampling_are_refused_before_work(installed_store):
+    from creator_kit import TrainingConfig
+
+    with pytest.raises(InvalidInputError, match="temperature"):
+        text.generate("Once", model=TINY_GPT2, max_new_tokens=2, temperature=1e-300)
+    for setting in ({"batch_size": 10**9}, {"lora": True, "lora_r": 10**6}):
+        with pytest.raises(InvalidInputError, match=next(iter(setting.keys() - {"lora"}))):
+            TrainingConfig(model=TINY_GPT2, data="x.txt", **setting)
+
+
+def write_queue_file(path: Path, **fields) -> Path:
+    path.write_text(json.dumps({"task": "text", "models": [TINY_GPT2], "prompts": ["x"], **fields}))
+    return path

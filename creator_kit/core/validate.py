@@ -64,6 +64,11 @@ def prompt(value: Any, name: str = "prompt", *, allow_empty: bool = False) -> st
         raise InvalidInputError(f"The {name} must be non-empty text, not {value!r}."[:200])
     if len(value) > MAX_PROMPT_CHARS:
         raise InvalidInputError(f"The {name} has {len(value):,} characters; at most {MAX_PROMPT_CHARS:,} are accepted.")
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as exc:  # a lone surrogate, which JSON's \ud800 escapes can carry
+            raise InvalidInputError(f"The {name} is not valid text (character {exc.start}).") from exc
     return value
 
 
@@ -140,9 +145,11 @@ def random_seed() -> int:
 def known_keywords(given: Iterable[str], known: Iterable[str], what: str) -> None:
     """InvalidInputError naming the keywords of `given` that are not `known` (`what`: "image parameter")."""
     known = list(known)
-    unknown = sorted(set(given) - set(known))
+    unknown = sorted({str(name) for name in given} - set(known))  # YAML keys may be numbers
     if unknown:
-        raise InvalidInputError(f"Unknown {what}(s) {', '.join(unknown)}; known: {', '.join(known)}.")
+        shown = [name[:40] if name.isprintable() else repr(name[:40]) for name in unknown[:5]]  # one line, short
+        more = f" and {len(unknown) - 5} more" if len(unknown) > 5 else ""
+        raise InvalidInputError(f"Unknown {what}(s) {', '.join(shown)}{more}; known: {', '.join(known)}.")
 
 
 def choice(name: str, value: Any, options: Iterable[Any]) -> Any:

@@ -19,6 +19,8 @@ MAX_NEW_TOKENS = 4096
 MAX_RETURN_SEQUENCES = 16
 #: Stop strings: at most this many, each at most this long (each is matched against the text after every token).
 MAX_STOPS, MAX_STOP_CHARS = 16, 200
+#: The lowest sampling temperature: below it the scores divided by it overflow to infinities.
+MIN_TEMPERATURE = 0.01
 
 
 @dataclass(frozen=True)
@@ -40,6 +42,10 @@ class GenerationParams:
         if not isinstance(self.do_sample, bool):
             raise InvalidInputError(f"do_sample must be True or False, not {self.do_sample!r}.")
         validate.number("temperature", self.temperature, 0, above=True, hint=" (do_sample=False decodes greedily)")
+        if self.temperature < MIN_TEMPERATURE:  # sampling would divide the scores into infinities
+            raise InvalidInputError(
+                f"temperature must be at least {MIN_TEMPERATURE} (do_sample=False decodes greedily)."
+            )
         validate.whole_number("top_k", self.top_k, 0, hint=" (0 turns top-k filtering off)")
         validate.number("top_p", self.top_p, 0, 1, above=True)
         validate.number("repetition_penalty", self.repetition_penalty, 0, above=True, hint=" (1.0 means no penalty)")

@@ -15,6 +15,8 @@ from creator_kit.core.errors import InvalidInputError, NotFoundError
 from creator_kit.library.cache import InstalledModel
 
 MAX_CONFIG_BYTES = 64 * 1024  # a training config: a few dozen settings and a sample prompt
+#: The largest value of each setting that sizes a training step's memory (far past what one machine trains).
+SIZE_LIMITS = {"batch_size": 4096, "lora_r": 1024, "block_size": 32768, "sample_tokens": 4096}
 LR_SCHEDULES = ("linear", "cosine", "constant", "constant_with_warmup")
 
 
@@ -52,10 +54,11 @@ class TrainingConfig:
     device: str | None = None
 
     def __post_init__(self) -> None:
-        counts = ("epochs", "batch_size", "gradient_accumulation", "eval_every", "keep_checkpoints", "lora_r")
-        for name in (*counts, "lora_alpha", "sample_tokens"):
+        for name in ("epochs", "gradient_accumulation", "eval_every", "keep_checkpoints", "lora_alpha"):
             validate.whole_number(name, getattr(self, name), 1)
-        for name in ("max_steps", "save_every", "early_stopping_patience", "block_size"):
+        for name, high in SIZE_LIMITS.items():  # what sizes the memory of a step: bounded before anything loads
+            validate.whole_number(name, getattr(self, name), 1, high, optional=name == "block_size")
+        for name in ("max_steps", "save_every", "early_stopping_patience"):
             validate.whole_number(name, getattr(self, name), 1, optional=True)
         if not isinstance(self.model, str) or not self.model:
             raise InvalidInputError(f"model must be a model id such as 'distilbert/distilgpt2', not {self.model!r}.")

@@ -127,13 +127,17 @@ def leaderboard(votes: Sequence[dict[str, Any]] | None = None) -> list[Standing]
         wins[b] += {"a": 0.0, "b": 1.0, "tie": 0.5}[winner]
         games[tuple(sorted((a, b)))] = games.get(tuple(sorted((a, b))), 0) + 1
     strength = _fit(models, wins, games)
+    tally = {model: [0, 0, 0] for model in models}  # votes, wins, ties: one pass over the votes
+    for entry in votes:
+        for side in ("a", "b"):
+            counts = tally[entry[side]]
+            counts[0] += 1
+            counts[1] += entry["winner"] == side
+            counts[2] += entry["winner"] == "tie"
     standings = []
-    for model in models:
-        mine = [e for e in votes if model in (e["a"], e["b"])]
-        won = sum(e["winner"] == ("a" if e["a"] == model else "b") for e in mine)
-        tied = sum(e["winner"] == "tie" for e in mine)
+    for model, (seen, won, tied) in tally.items():
         rating = CENTRE + SCALE * math.log10(strength[model])
-        standings.append(Standing(model, round(rating, 1), len(mine), won, tied, len(mine) - won - tied))
+        standings.append(Standing(model, round(rating, 1), seen, won, tied, seen - won - tied))
     return sorted(standings, key=lambda s: (-s.rating, s.model))
 
 
@@ -142,14 +146,16 @@ def _fit(models: list[str], wins: dict[str, float], games: dict[tuple[str, str],
 
     A small prior (one tie against an average opponent) keeps a model that never won, or never lost, finite.
     """
+    opponents: dict[str, list[tuple[str, int]]] = {model: [] for model in models}  # each model's games, once
+    for (a, b), n in games.items():
+        opponents[a].append((b, n))
+        opponents[b].append((a, n))
     strength = dict.fromkeys(models, 1.0)
     for _ in range(ITERATIONS):
         updated = {}
         for model in models:
-            pairs = [(pair, n) for pair, n in games.items() if model in pair]
             denominator = 1.0 / (strength[model] + 1.0)  # the prior's game against strength 1
-            for pair, n in pairs:
-                other = pair[0] if pair[1] == model else pair[1]
+            for other, n in opponents[model]:
                 denominator += n / (strength[model] + strength[other])
             updated[model] = (wins[model] + 0.5) / denominator
         mean = math.exp(sum(math.log(v) for v in updated.values()) / len(updated)) if updated else 1.0

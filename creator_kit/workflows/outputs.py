@@ -45,12 +45,7 @@ class Output:
 
     def read_text(self) -> str:
         """The text of a text output, as saved."""
-        try:
-            return self.path.read_text(encoding="utf-8")
-        except UnicodeDecodeError as error:
-            raise _unreadable(self.path) from error
-        except OSError as error:
-            raise from_os_error(error, self.path) from error
+        return readers.read_text(self.path, what="saved text")
 
     def read_image(self) -> Image.Image:
         """The picture of an image output (read whole, so the file is not held open)."""

@@ -173,7 +173,13 @@ def _folder(source: Path, output: Any) -> Path:
     if not isinstance(output, str) or not output.strip():
         raise InvalidInputError(f"output must be a folder path, not {output!r}.")
     folder = Path(output).expanduser()
-    return folder if folder.is_absolute() else source.parent.absolute() / folder
+    folder = (folder if folder.is_absolute() else source.parent.absolute() / folder).resolve()
+    allowed = (get_settings().outputs_dir.resolve(), source.parent.resolve())
+    if not any(folder.is_relative_to(root) for root in allowed):
+        raise InvalidInputError(
+            f"A queue writes inside the outputs folder or beside its file, not in {folder}: change its output."
+        )
+    return folder
 
 
 def run_item(task: str, item: QueueItem, folder: Path, cancel: threading.Event | None = None) -> dict[str, Any]:
