@@ -9,19 +9,24 @@ then validate what they read into their typed records before using any field.
 
     data = readers.read_json(path, what="queue file")          # any JSON value, checked
     rows = readers.read_jsonl(path, what="vote file")          # one value per line
-    readers.check_picture(path)                                # size from the header, before any decoding
+    with readers.open_picture(path) as picture: ...            # its size from the header, before decoding
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import stat
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from creator_kit.core.errors import InvalidInputError
+from creator_kit.core.errors import CreatorKitError, InvalidInputError
+
+if TYPE_CHECKING:
+    from PIL import Image
 
 #: The largest file read whole, unless a reader says otherwise: far above any real queue, manifest or prompt list.
 MAX_FILE_BYTES = 16 * 1024**2
@@ -156,30 +161,39 @@ def check_depth(data: Any, *, what: str, source: str | Path) -> None:
             pending.extend((child, depth + 1) for child in children)
 
 
-def check_picture(path: str | Path, *, what: str = "picture") -> tuple[int, int]:
-    """The (width, height) of the picture in `path`, read from its header: InvalidInputError when it is not a
-    picture, or declares more than `MAX_PICTURE_PIXELS` (a decompression bomb), before anything is decoded."""
+@contextlib.contextmanager
+def open_picture(path: str | Path, *, what: str = "picture") -> Iterator[Image.Image]:
+    """The picture in `path`, opened (not decoded) once its header is read: InvalidInputError when it is not a
+    picture, or declares more than `MAX_PICTURE_PIXELS` (a decompression bomb). A picture that fails to decode
+    inside the block is InvalidInputError too."""
     from PIL import Image, UnidentifiedImageError
 
     Image.MAX_IMAGE_PIXELS = MAX_PICTURE_PIXELS  # Pillow's own check, everywhere in this process, at the same limit
-    descriptor = open_regular(path, what=what)
-    os.close(descriptor)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as picture:  # reads the header only
-                width, height = picture.size
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise InvalidInputError(
-            f"The {what} {path} declares too many pixels to decode (more than {MAX_PICTURE_PIXELS:,})."
-        ) from exc
-    except (OSError, SyntaxError, UnidentifiedImageError, ValueError) as exc:
-        raise InvalidInputError(f"The {what} {path} is not a readable picture ({exc}).") from exc
-    if width * height > MAX_PICTURE_PIXELS:
-        raise InvalidInputError(
-            f"The {what} {path} declares {width}x{height} pixels, more than the {MAX_PICTURE_PIXELS:,} read here."
-        )
-    return width, height
+    unreadable = (OSError, SyntaxError, UnidentifiedImageError, ValueError)
+    with os.fdopen(open_regular(path, what=what), "rb") as file:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("error", Image.DecompressionBombWarning)
+                picture = Image.open(file)  # reads the header only
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+            raise InvalidInputError(
+                f"The {what} {path} declares too many pixels to decode (more than {MAX_PICTURE_PIXELS:,})."
+            ) from exc
+        except unreadable as exc:
+            raise InvalidInputError(f"The {what} {path} is not a readable picture ({exc}).") from exc
+        with picture:
+            width, height = picture.size
+            if width * height > MAX_PICTURE_PIXELS:
+                limit = f"{MAX_PICTURE_PIXELS:,}"
+                raise InvalidInputError(
+                    f"The {what} {path} declares {width}x{height} pixels, more than the {limit} read."
+                )
+            try:
+                yield picture
+            except CreatorKitError:
+                raise
+            except unreadable as exc:  # truncated or damaged pixel data, met while decoding
+                raise InvalidInputError(f"The {what} {path} is not a readable picture ({exc}).") from exc
 
 
 def _kind(mode: int) -> str:

@@ -229,15 +229,9 @@ def output_of(path: str | Path) -> Path:
 
 
 def _from_png(path: Path) -> Manifest:
-    from PIL import Image, UnidentifiedImageError
-
-    readers.check_picture(path, what="PNG")
-    try:
-        with Image.open(path) as png:
-            png.load()
-            embedded = png.text.get(PNG_KEY) if hasattr(png, "text") else None
-    except (OSError, SyntaxError, UnidentifiedImageError, ValueError) as exc:
-        raise InvalidInputError(f"{path} is not a readable PNG ({exc}).") from exc
+    with readers.open_picture(path, what="PNG") as png:
+        png.load()
+        embedded = png.text.get(PNG_KEY) if hasattr(png, "text") else None
     if embedded is None:
         raise NotFoundError(f"{path} carries no Creator Kit manifest (no '{PNG_KEY}' PNG text chunk).")
     return Manifest.from_json(embedded, path)

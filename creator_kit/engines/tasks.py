@@ -10,8 +10,6 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from PIL import Image, UnidentifiedImageError
-
 from creator_kit.core import readers
 from creator_kit.core.errors import InvalidInputError, WrongTaskError
 from creator_kit.engines import companions, image, text, video
@@ -93,9 +91,5 @@ def _here(record: manifests.Manifest) -> tuple[dict[str, Any], list[str]]:
 
 
 def _pixels(path: Path) -> bytes:
-    readers.check_picture(path, what="PNG")  # its size from the header, before decoding
-    try:
-        with Image.open(path) as original:
-            return original.convert("RGB").tobytes()
-    except (OSError, SyntaxError, UnidentifiedImageError, ValueError) as exc:
-        raise InvalidInputError(f"{path} is not a readable PNG ({exc}).") from exc
+    with readers.open_picture(path, what="PNG") as original:
+        return original.convert("RGB").tobytes()

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from creator_kit.core import readers
 from creator_kit.core.config import get_settings
-from creator_kit.core.errors import CreatorKitError, InvalidInputError, UnwritablePathError, from_os_error
+from creator_kit.core.errors import CreatorKitError, UnwritablePathError, from_os_error
 from creator_kit.engines import manifest as manifests
 
 if TYPE_CHECKING:
@@ -49,14 +49,8 @@ class Output:
 
     def read_image(self) -> Image.Image:
         """The picture of an image output (read whole, so the file is not held open)."""
-        from PIL import Image, UnidentifiedImageError
-
-        readers.check_picture(self.path, what="saved picture")  # its size from the header, before decoding
-        try:
-            with Image.open(self.path) as picture:
-                return picture.convert("RGB")
-        except (OSError, SyntaxError, UnidentifiedImageError, ValueError) as error:
-            raise _unreadable(self.path) from error
+        with readers.open_picture(self.path, what="saved picture") as picture:
+            return picture.convert("RGB")
 
     def files(self) -> list[Path]:
         """The output and the files saved with it that are there: its sidecar; a video's keyframe sheet and GIF (only
@@ -124,7 +118,3 @@ def _candidates(root: Path) -> list[tuple[int, Path]]:
             except OSError:
                 continue
     return found
-
-
-def _unreadable(path: Path) -> InvalidInputError:
-    return InvalidInputError(f"Cannot read the output {path}: it is damaged or not what its manifest says.")

@@ -157,7 +157,6 @@ def _run(
 def _sheet(plan: Plan, records: list[dict[str, Any]]) -> Path:
     """The contact sheet of an image queue: every item in queue order, the last varying axis along the columns,
     each cell labelled with the values of the axes that vary (model, prompt number, grid values)."""
-    from PIL import Image
     from PIL.PngImagePlugin import PngInfo
 
     from creator_kit.engines.image import axis_label, contact_sheet
@@ -169,8 +168,7 @@ def _sheet(plan: Plan, records: list[dict[str, Any]]) -> Path:
     for item, record in zip(plan.items, records, strict=True):
         values = {"model": item.model.split("/")[-1], "prompt": f"#{plan.prompts.index(item.prompt) + 1}"}
         labels.append(axis_label({name: {**values, **item.values}[name] for name in varying}))
-        readers.check_picture(plan.folder / record["output"], what="queue output")
-        with Image.open(plan.folder / record["output"]) as picture:
+        with readers.open_picture(plan.folder / record["output"], what="queue output") as picture:
             pictures.append(picture.convert("RGB"))
     path = plan.folder / SHEET
     mark = PngInfo()
@@ -184,13 +182,10 @@ def _claim_sheet(path: Path) -> None:
     """OutputExistsError unless `path` is free or a contact sheet a queue wrote (it carries `SHEET_KEY`)."""
     if not (path.exists() or path.is_symlink()):
         return
-    from PIL import Image, UnidentifiedImageError
-
     try:
-        readers.check_picture(path, what="contact sheet")
-        with Image.open(path) as sheet:
+        with readers.open_picture(path, what="contact sheet") as sheet:
             ours = SHEET_KEY in getattr(sheet, "text", {})
-    except (InvalidInputError, OSError, SyntaxError, UnidentifiedImageError, ValueError):
+    except InvalidInputError:
         ours = False
     if not ours:
         raise OutputExistsError(
