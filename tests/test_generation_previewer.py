@@ -8,7 +8,7 @@ import time
 import pytest
 from conftest import TINY_GPT2
 
-from creator_kit import CreatorKitError, InvalidInputError, runtime, text
+from creator_kit import CancelledError, CreatorKitError, InvalidInputError, runtime, text
 from widgets import GenerationPreviewer
 
 WAIT_S = 60
@@ -76,19 +76,24 @@ def test_stop_ends_the_generation_and_keeps_the_text_so_far(panel):
     (result,) = panel.history
     assert result.finish_reason == "cancelled" and result.new_tokens < 115
     assert panel.mode.output.value == result.text
-    assert "(stopped)" in panel.status.value
+    assert f"Stopped after {result.new_tokens} tokens" in panel.status.value  # a status, not an error
+    assert "ck-error" not in panel.status.value and panel.error is None
     assert not panel.generate_button.disabled
 
 
-def test_copy_parameters_as_code_reproduces_the_result(panel):
+def test_parameters_as_code_reproduces_the_result_with_the_preset_shown_and_round_values(panel):
     panel.mode.preset.value = "creative"
     panel.mode.stop_strings.value = "zz, qq"
+    panel.mode.params["temperature"].set_state({"value": 0.7000000000000001})  # what the browser's slider sends
+    assert panel.code_box.layout.display == "none" and panel.code_button.disabled
     panel.generate_button.click()
     panel.wait(WAIT_S)
-    panel.copy_button.click()
+    panel.code_button.click()
 
     code = panel.code.value
+    assert panel.code_box.layout.display is None and "Ctrl+C" in panel.code_hint.value
     assert "text.generate(" in code and "seed=3" in code and "stop=['zz', 'qq']" in code
+    assert "preset='creative'" in code and "temperature=0.7,\n" in code and "00000" not in code
     namespace: dict = {}
     exec(compile(code.replace("print(result.text)", ""), "<copied>", "exec"), namespace)
     assert namespace["result"].text == panel.history[0].text
@@ -153,6 +158,14 @@ def image_panel(installed_store) -> GenerationPreviewer:
     return panel
 
 
+def test_no_broken_image_before_the_first_picture(image_panel):
+    output = image_panel.mode.output
+    assert output.value == b"" and output.layout.display == "none"
+    image_panel.generate_button.click()
+    image_panel.wait(WAIT_S)
+    assert output.value and output.layout.display is None
+
+
 def test_image_mode_lists_image_models_and_their_schedulers(image_panel):
     from conftest import TINY_SD
 
@@ -176,8 +189,9 @@ def test_image_mode_shows_live_previews_then_the_image_and_a_gallery_entry(image
     expected = image.generate("a lighthouse at dawn", model=result.manifest.model, steps=3, seed=5)
     shown = Image.open(io.BytesIO(image_panel.mode.output.value))
     assert shown.convert("RGB").tobytes() == expected.image.tobytes()
-    assert len(image_panel.mode.gallery.children) == 1
-    assert "3 steps" in image_panel.status.value and "seed 5" in image_panel.status.value
+    (item,) = image_panel.mode.gallery.children
+    assert "seed 5 · 3 steps · a lighthouse at…" in item.children[1].value  # the thumbnail's label
+    assert "Done: 3 steps in" in image_panel.status.value and "seed 5" in image_panel.status.value
 
 
 def test_gallery_use_all_restores_every_parameter(image_panel):
@@ -189,7 +203,7 @@ def test_gallery_use_all_restores_every_parameter(image_panel):
     image_panel.mode.prompt.value, image_panel.mode.guidance.value = "something else", 9.0
     image_panel.mode.scheduler.value, image_panel.mode.seed.value = "", ""
 
-    thumbnail, use_all = image_panel.mode.gallery.children[0].children
+    thumbnail, _label, use_all = image_panel.mode.gallery.children[0].children
     use_all.click()
 
     mode = image_panel.mode
@@ -222,14 +236,17 @@ def test_image_stop_and_bad_size_show_in_the_panel(image_panel):
     _wait_for(lambda: "Step" in image_panel.status.value)
     image_panel.stop_button.click()
     image_panel.wait(WAIT_S)
-    assert "cancelled" in image_panel.status.value and not image_panel.history
+    assert "cancelled after" in image_panel.status.value and not image_panel.history
+    assert "ck-error" not in image_panel.status.value  # the user's own Stop: a status, not an error
+    with pytest.raises(CancelledError):
+        image_panel.finish(0)  # as the engine call itself would
     assert not image_panel.generate_button.disabled
 
 
 def test_image_copy_code_reproduces_the_image(image_panel):
     image_panel.generate_button.click()
     image_panel.wait(WAIT_S)
-    image_panel.copy_button.click()
+    image_panel.code_button.click()
     namespace: dict = {}
     exec(image_panel.code.value, namespace)
     assert namespace["result"].image.tobytes() == image_panel.history[0].image.tobytes()

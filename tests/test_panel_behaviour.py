@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import re
 
 import pytest
 from conftest import TINY_GPT2, TINY_SD
@@ -10,6 +11,7 @@ from conftest import TINY_GPT2, TINY_SD
 from creator_kit import text_params
 from creator_kit.train import TrainingConfig
 from widgets import GenerationPreviewer, TrainingMonitor
+from widgets.parts import plural, seconds, shorten
 from widgets.shared.messages import notebook_terms
 
 WAIT_S = 120
@@ -106,3 +108,34 @@ def test_the_monitor_says_when_training_has_started(installed_store, training_te
     started = next(i for i, message in enumerate(messages) if message.startswith("Training has started"))
     assert loading < started < len(messages) - 1 and messages[-1].startswith("Done: local/started")
     assert (monitor.progress.value, monitor.progress.max) == (monitor.step, monitor.total_steps) == (4, 4)
+
+
+def _walk(widget):
+    yield widget
+    for child in getattr(widget, "children", ()):
+        yield from _walk(child)
+
+
+def _words(text: str) -> set[str]:
+    return set(re.findall(r"[a-z0-9]+", text.lower()))
+
+
+@pytest.mark.parametrize("mode", ["text", "image", "video"])
+def test_previewer_labels_are_in_sentence_case_and_tooltips_add_to_them(installed_store, mode):
+    panel = GenerationPreviewer(mode, store=installed_store)
+    labelled = [widget for widget in _walk(panel) if getattr(widget, "description", "")]
+    assert len(labelled) > 10
+    for widget in labelled:
+        first, *rest = widget.description.split()
+        assert first[0].isupper() and all(word.islower() or word.isupper() for word in rest), widget.description
+        tooltip = widget.tooltip
+        assert tooltip is not None, f"{widget.description!r} shows 'null' on hover"
+        assert tooltip == "" or _words(tooltip) - _words(widget.description), f"{widget.description!r}: {tooltip!r}"
+
+
+def test_run_lines_count_and_cut_as_people_write():
+    assert (plural(1, "scene"), plural(3, "scene"), plural(0, "token")) == ("1 scene", "3 scenes", "0 tokens")
+    assert (seconds(0.0172), seconds(0.9994), seconds(2.44)) == ("17 ms", "999 ms", "2.4 s")
+    assert shorten("Once upon a   time\nthere was", 40) == "Once upon a time there was"
+    assert shorten("Once upon a time there was a fox", 17) == "Once upon a time…"
+    assert shorten("Supercalifragilistic", 8) == "Superca…"  # one word longer than the room: cut inside it

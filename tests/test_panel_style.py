@@ -122,7 +122,8 @@ def test_labelled_controls_show_their_whole_label_and_a_real_tooltip(empty_store
     try:
         for widget in (child for root in panels for child in walk(root)):
             if getattr(widget, "description", "") and hasattr(widget, "tooltip") and not hasattr(widget, "icon"):
-                assert widget.tooltip, f"{type(widget).__name__} {widget.description!r} has no tooltip ('null')"
+                assert widget.tooltip is not None, f"{type(widget).__name__} {widget.description!r} shows 'null'"
+                assert widget.tooltip.lower() != widget.description.lower(), f"{widget.description!r} repeated"
         text = panels[0].mode.params
         assert text["repetition_penalty"].style.description_width and text["top_k"].tooltip != "top k"
         image = panels[1].mode

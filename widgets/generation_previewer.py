@@ -1,13 +1,15 @@
 """The generation previewer: pick a model, set parameters, generate, watch the result arrive.
 
 A view over the engine: each Generate is one engine call (`text.stream`, `image.generate`) that a
-notebook cell could make itself ("Copy parameters as code" writes that call). Generation runs in a
+notebook cell could make itself ("Parameters as code" shows that call, ready to copy). Generation runs in a
 worker thread so the kernel stays responsive; Stop sets the cancel event and the engine stops after
 the current token or sampling step. Modes supply their controls, output and engine call, each in a file
 of its own (`text_mode`, `image_mode`, `video_mode`). Every result is saved with its manifest to the
 outputs folder as soon as it is made, and `outputs` lists the saved ones of the mode, also those of
-earlier sessions. The model pickers follow the store and the runtime: a model downloaded, made or
-deleted anywhere in this process, or loaded and unloaded, shows at once.
+earlier sessions: Open shows one with the settings that made it back in the controls, Delete takes it off the
+screen too (History, gallery, preview). A Stop is a status, not an error. The model pickers follow the store
+and the runtime: a model downloaded, made or deleted anywhere in this process, or loaded and unloaded, shows
+at once.
 
     GenerationPreviewer()                 # in a notebook cell
 """
@@ -25,8 +27,9 @@ from traitlets import Float, Unicode
 from creator_kit import CreatorKitError, InvalidInputError, ModelStore, StoreChange, runtime
 from widgets.image_mode import ImageMode
 from widgets.outputs_list import OutputsList
+from widgets.parts import run_name, status_html
 from widgets.shared.background import BackgroundRun
-from widgets.shared.fields import fill_tooltips
+from widgets.shared.fields import fill_tooltips, round_sliders
 from widgets.shared.messages import error_message
 from widgets.shared.snapshot import Snapshot
 from widgets.shared.style import style_panel, text_html
@@ -37,6 +40,8 @@ if TYPE_CHECKING:
     from creator_kit import Output
 
 MODES = {"text": TextMode, "image": ImageMode, "video": VideoMode}  # each in its own file
+#: Under the code of a result: how to take it (a button in the kernel cannot write the browser's clipboard).
+CODE_HINT = "Click in the box, select all (Ctrl+A) and copy (Ctrl+C): run in a cell, the code makes this result again."
 
 
 class GenerationPreviewer(Snapshot, BackgroundRun, w.VBox):
@@ -55,7 +60,9 @@ class GenerationPreviewer(Snapshot, BackgroundRun, w.VBox):
             raise InvalidInputError(f"Unknown mode {mode!r}; choose one of {', '.join(MODES)}.")
         self.mode = MODES[mode](store or ModelStore())
         self.history: list[Any] = []
+        self.history_paths: list[Path | None] = []  # where each result of `history` was saved (None: it was not)
         self.saved: Path | None = None  # where the newest result was saved, with its manifest
+        self.shown: Path | None = None  # the saved file of what the output shows
         self._cancel = threading.Event()
         self._worker: threading.Thread | None = None
         self.generate_button = w.Button(description="Generate", button_style="primary", icon="play")
@@ -63,16 +70,22 @@ class GenerationPreviewer(Snapshot, BackgroundRun, w.VBox):
         self.refresh_button = w.Button(description="Refresh models", icon="refresh")
         self.status = w.HTML()
         self.progress = w.FloatProgress(min=0.0, max=1.0, layout={"width": "auto", "visibility": "hidden"})
-        self.outputs = OutputsList(self.mode.name, self._open)
+        self.outputs = OutputsList(self.mode.name, self._open, self._forget)
         self.history_list = w.Select(description="History", options=[], rows=5, layout={"width": "auto"})
-        self.copy_button = w.Button(
-            description="Copy parameters as code", icon="code", disabled=True, layout={"width": "max-content"}
+        self.code_button = w.Button(
+            description="Parameters as code",
+            icon="code",
+            disabled=True,
+            tooltip="the engine call that makes the selected result again",
+            layout={"width": "max-content"},
         )
-        self.code = w.Textarea(layout={"width": "auto", "height": "10em", "display": "none"})
+        self.code = w.Textarea(layout={"width": "auto", "height": "10em"})
+        self.code_hint = w.HTML(text_html(CODE_HINT, small=True))
+        self.code_box = w.VBox([self.code, self.code_hint], layout={"display": "none"})
         self.generate_button.on_click(lambda _: self.generate())
         self.stop_button.on_click(lambda _: self.stop())
         self.refresh_button.on_click(lambda _: self.mode.store.refresh())
-        self.copy_button.on_click(lambda _: self.copy_code())
+        self.code_button.on_click(lambda _: self.show_code())
         self.history_list.observe(lambda change: self._select(change["new"]), "value")
         super().__init__(
             [
@@ -83,13 +96,14 @@ class GenerationPreviewer(Snapshot, BackgroundRun, w.VBox):
                 self.mode.output,
                 *([self.mode.gallery] if hasattr(self.mode, "gallery") else []),
                 self.history_list,
-                self.copy_button,
-                self.code,
+                self.code_button,
+                self.code_box,
                 self.outputs,
             ]
         )
         style_panel(self, f"{self.mode.name}-previewer")
         fill_tooltips(self)
+        round_sliders(self)
         self.observe(self._show_status, names=["message", "error"])
         self.observe(self._show_working, names="working")
         w.dlink((self, "fraction"), (self.progress, "value"))
@@ -122,13 +136,13 @@ class GenerationPreviewer(Snapshot, BackgroundRun, w.VBox):
         """The newest result of this session (what `wait` and `finish` return)."""
         return self.history[-1] if self.history else None
 
-    def copy_code(self) -> None:
-        """Show the engine call that reproduces the selected result (Copy parameters as code button)."""
+    def show_code(self) -> None:
+        """Show the engine call that reproduces the selected result, to copy (Parameters as code button)."""
         index = self.history_list.value
         if index is None:
             return
         self.code.value = self.mode.code(self.history[index])
-        self.code.layout.display = None
+        self.code_box.layout.display = None
 
     def close(self) -> None:
         """Stop following the store and the runtime, and close the panel's widget."""
@@ -150,32 +164,54 @@ class GenerationPreviewer(Snapshot, BackgroundRun, w.VBox):
             self.working = False
 
     def _keep(self, result: Any) -> None:
-        """Record `result` in the history and show it, then save it with its manifest to the outputs folder."""
-        self.history.append(result)
-        self.result = result
-        self.history_list.options = [(self.mode.describe(r), i) for i, r in enumerate(self.history)]
-        self.history_list.value = len(self.history) - 1  # a new index: `_select` shows it
-        self.copy_button.disabled = False
+        """Save `result` with its manifest to the outputs folder, then record it in the history and show it."""
         try:
-            saved = self.mode.save(result)
+            saved, failure = self.mode.save(result), None
         except CreatorKitError as error:
-            self._fail(error)
+            saved, failure = None, error
+        self.history.append(result)
+        self.history_paths.append(saved)
+        self.result = result
+        self._list_history()
+        self.history_list.value = len(self.history) - 1  # a new index: `_select` shows it
+        if failure is not None:
+            self._fail(failure)
             return
         self.saved = saved
         self.outputs.refresh()
         self.message = f"{self.message} · saved as {saved.name}"
 
+    def _list_history(self) -> None:
+        self.history_list.value = None  # nothing selected while the options change (else the first would show)
+        self.history_list.options = [(run_name(result.manifest), i) for i, result in enumerate(self.history)]
+        self.code_button.disabled = not self.history
+
     def _open(self, output: Output) -> None:
-        """Show a saved output (the outputs list's Open) and what made it."""
+        """Show a saved output (the outputs list's Open) with the settings that made it back in the controls."""
         self.mode.open(output)
-        self.error, self.message = None, output.summary()
+        self.shown, self.history_list.value = output.path, None
+        self.error, self.message = None, f"Opened {output.path.name}: the controls hold the settings that made it."
+
+    def _forget(self, paths: list[Path]) -> None:
+        """Take deleted outputs off the screen (the outputs list's Delete): History, the gallery, the output."""
+        kept = [i for i, path in enumerate(self.history_paths) if path is None or path not in paths]
+        if len(kept) < len(self.history):
+            self.history = [self.history[i] for i in kept]
+            self.history_paths = [self.history_paths[i] for i in kept]
+            self._list_history()
+        if self.shown in paths:
+            self.mode.clear()
+            self.shown, self.code_box.layout.display = None, "none"
+        if hasattr(self.mode, "gallery"):
+            self.mode.forget(paths)
 
     def _select(self, index: int | None) -> None:
         if index is not None:
             self.mode.show_result(self.history[index])
+            self.shown = self.history_paths[index]
             self.error, self.message = None, self.mode.summary(self.history[index])
-            if self.code.layout.display is None:
-                self.copy_code()
+            if self.code_box.layout.display is None:
+                self.show_code()
 
     def _report(self, message: str, fraction: float | None = None) -> None:
         self.message = message
@@ -203,4 +239,4 @@ class GenerationPreviewer(Snapshot, BackgroundRun, w.VBox):
         return f"Generation previewer, {self.mode.name} mode"
 
     def _show_status(self, _change: object = None) -> None:
-        self.status.value = text_html(self.message, error=self.error is not None)
+        self.status.value = status_html(self.message, self.error)

@@ -1,9 +1,10 @@
-"""The previewer's image mode: the controls, the live sampling preview, the gallery and "use all"."""
+"""The previewer's image mode: the controls, the live sampling preview, the gallery and "Use all"."""
 
 from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -22,11 +23,40 @@ from creator_kit import (
     manifest,
     validate,
 )
-from widgets.parts import Report, encode, installed_models, on_new_selection, parse_seed, set_options, thumbnail
-from widgets.shared.fields import AutoInt
+from widgets.parts import (
+    Report,
+    encode,
+    installed_models,
+    labelled_thumbnail,
+    on_new_selection,
+    parse_seed,
+    plural,
+    seconds,
+    set_options,
+    shorten,
+    shown_once_set,
+)
+from widgets.shared.fields import AutoInt, labelled
 
 if TYPE_CHECKING:
     from creator_kit import Output
+
+#: What "Use all" under a gallery picture calls: its manifest and the picture.
+UseAll = Callable[[manifest.Manifest, Any], None]
+SEED_TOOLTIP = "the same seed, model and settings make the same picture"
+
+
+class GalleryItem(w.VBox):
+    """One picture of the gallery: its thumbnail, a short label (seed, steps, the prompt's start) and "Use all"."""
+
+    def __init__(self, picture: Any, record: manifest.Manifest, path: Path | None, size: int, use_all: UseAll) -> None:
+        self.record, self.path = record, path
+        parameters = record.parameters
+        label = f"seed {record.seed} · {plural(parameters['steps'], 'step')} · {shorten(parameters['prompt'], 16)}"
+        use = w.Button(description="Use all", tooltip="put every setting of this picture in the controls")
+        use.layout.width = f"{size}px"
+        use.on_click(lambda _: use_all(record, picture))
+        super().__init__(labelled_thumbnail(picture, size, label, use).children)
 
 
 class ImageMode:
@@ -49,9 +79,17 @@ class ImageMode:
         defaults = image.ImageParams(prompt="")
         self.width = AutoInt("Width", "pixels, a multiple of 8; empty: the model's own size")
         self.height = AutoInt("Height", "pixels, a multiple of 8; empty: the model's own size")
-        self.steps = w.BoundedIntText(defaults.steps, min=1, max=image.MAX_STEPS, description="Steps")
-        self.guidance = w.FloatSlider(defaults.guidance, min=0.0, max=20.0, step=0.5, description="Guidance")
-        self.scheduler = w.Dropdown(description="Scheduler", options=[("model default", "")], value="")
+        self.steps = labelled(
+            w.BoundedIntText(defaults.steps, min=1, max=image.MAX_STEPS), "Steps", "sampling steps: more is slower"
+        )
+        self.guidance = labelled(
+            w.FloatSlider(defaults.guidance, min=0.0, max=20.0, step=0.5),
+            "Guidance",
+            "how closely to keep to the prompt",
+        )
+        self.scheduler = labelled(
+            w.Dropdown(options=[("model default", "")], value=""), "Scheduler", "the sampler that removes the noise"
+        )
         self.decoder = w.Dropdown(
             description="Decode",
             options=[
@@ -62,10 +100,10 @@ class ImageMode:
             value=defaults.decoder,
             tooltip="what turns the last step into the picture; a tiny autoencoder (TAESD) is several times faster",
         )
-        self.seed = w.Text(description="Seed", placeholder="empty: random")
+        self.seed = labelled(w.Text(placeholder="empty: random"), "Seed", SEED_TOOLTIP)
         self.dice = w.Button(icon="dice", tooltip="a random seed", layout={"width": "3em"})
-        self.reuse_seed = w.Button(description="Reuse seed", tooltip="the seed of the selected result")
-        self.output = w.Image(format="png", layout={"max_width": "512px"})
+        self.reuse_seed = w.Button(description="Reuse seed", tooltip="the seed of the newest picture")
+        self.output = shown_once_set(w.Image(format="png", layout={"max_width": "512px"}))
         self.gallery = w.HBox(layout={"flex_flow": "row wrap"})
         self.results: list[image.ImageResult] = []  # this session's, in the gallery
         self.dice.on_click(lambda _: setattr(self.seed, "value", str(validate.random_seed())))
@@ -137,7 +175,7 @@ class ImageMode:
                 left = eta.update(event.completed, event.total)
                 elapsed = time.perf_counter() - start
                 report(
-                    f"Step {event.completed:.0f}/{event.total:.0f} · {elapsed:.1f} s · ETA {left or 0:.1f} s",
+                    f"Step {event.completed:.0f}/{event.total:.0f} in {seconds(elapsed)} · ETA {seconds(left or 0)}",
                     event.completed / event.total,
                 )
 
@@ -149,7 +187,15 @@ class ImageMode:
         self.output.format, self.output.value = "png", encode(result.image, "PNG")
         if result not in self.results:
             self.results.append(result)
-            self.gallery.children = (*self.gallery.children, self._gallery_item(result.image, result.manifest))
+            path = result.paths[0] if result.paths else None
+            self.gallery.children = (*self.gallery.children, self._gallery_item(result.image, result.manifest, path))
+
+    def clear(self) -> None:
+        self.output.value = b""
+
+    def forget(self, paths: list[Path]) -> None:
+        """Take the deleted pictures at `paths` out of the gallery."""
+        self.gallery.children = [item for item in self.gallery.children if item.path not in paths]
 
     @staticmethod
     def save(result: image.ImageResult) -> Path:
@@ -157,15 +203,15 @@ class ImageMode:
         return result.save()[0]
 
     def open(self, output: Output) -> None:
-        """Show a saved image."""
-        self.output.format, self.output.value = "png", encode(output.read_image(), "PNG")
+        """Show a saved image and put the settings that made it in the controls."""
+        self.use_all(output.manifest, output.read_image())
 
     def restore_gallery(self, saved: list[Output]) -> None:
         """Put the newest of the `saved` images (newest first) in the gallery, oldest first, before this session's."""
         items = []
         for output in reversed(saved[: self.restored]):
             try:
-                items.append(self._gallery_item(output.read_image(), output.manifest))
+                items.append(self._gallery_item(output.read_image(), output.manifest, output.path))
             except CreatorKitError:
                 continue  # a damaged file: the outputs list still names it, and Open says what is wrong
         self.gallery.children = (*items, *self.gallery.children)
@@ -186,24 +232,13 @@ class ImageMode:
         self.decoder.value = "tiny" if parameters.get("decoder") == "tiny" else "full"
         self.seed.value = str(record.seed)
 
-    def _gallery_item(self, picture: Any, record: manifest.Manifest) -> w.VBox:
-        small = thumbnail(picture, self.thumbnail_px)
-        use = w.Button(description="use all", tooltip="restore every parameter of this image", layout={"width": "96px"})
-        use.on_click(lambda _: self.use_all(record, picture))
-        return w.VBox([w.Image(value=encode(small, "PNG"), format="png"), use])
-
-    @staticmethod
-    def describe(result: image.ImageResult) -> str:
-        parameters = result.manifest.parameters
-        return (
-            f"{result.manifest.model} · seed {result.manifest.seed} · {parameters['width']}x{parameters['height']} · "
-            f"{parameters['steps']} steps · {parameters['prompt'][:40]!r}"
-        )
+    def _gallery_item(self, picture: Any, record: manifest.Manifest, path: Path | None) -> GalleryItem:
+        return GalleryItem(picture, record, path, self.thumbnail_px, self.use_all)
 
     @staticmethod
     def summary(result: image.ImageResult) -> str:
-        parameters = result.manifest.parameters
-        return f"{parameters['steps']} steps in {result.elapsed_s:.1f} s · seed {result.manifest.seed}"
+        steps = plural(result.manifest.parameters["steps"], "step")
+        return f"Done: {steps} in {seconds(result.elapsed_s)} · seed {result.manifest.seed}"
 
     @staticmethod
     def code(result: image.ImageResult) -> str:

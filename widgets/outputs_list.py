@@ -2,23 +2,25 @@
 
 A view over `creator_kit.outputs` (the listing, delete) and `creator_kit.reproduce`: Open shows the file in
 the panel, Reproduce runs its manifest again in a worker thread (Cancel stops it) and says in one line
-whether it came out the same, Delete (after a confirming second click) removes it with its sidecar.
+whether it came out the same, Delete (after a confirming second click) removes it with its sidecar and tells
+the panel (`on_delete`), which takes it off the screen. Each output is named as History names a run (`run_name`).
 
-    OutputsList("image", on_open=lambda output: print(output.path))
+    OutputsList("image", on_open=lambda output: print(output.path), on_delete=print)
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from pathlib import Path
 
 import ipywidgets as w
 
 import creator_kit as ck
 from creator_kit import CreatorKitError, Reproduction, outputs
+from widgets.parts import run_name, status_html
 from widgets.shared.background import BackgroundRun
 from widgets.shared.messages import error_message
-from widgets.shared.style import text_html
 
 #: How many outputs the list shows (the newest).
 SHOWN = 50
@@ -27,8 +29,15 @@ SHOWN = 50
 class OutputsList(BackgroundRun, w.VBox):
     """Saved outputs of `kind` from the outputs folder; `reproduction` is the last Reproduce's answer."""
 
-    def __init__(self, kind: str, on_open: Callable[[outputs.Output], None], *, limit: int = SHOWN) -> None:
-        self.kind, self.on_open, self.limit = kind, on_open, limit
+    def __init__(
+        self,
+        kind: str,
+        on_open: Callable[[outputs.Output], None],
+        on_delete: Callable[[list[Path]], None],
+        *,
+        limit: int = SHOWN,
+    ) -> None:
+        self.kind, self.on_open, self.on_delete, self.limit = kind, on_open, on_delete, limit
         self.items: list[outputs.Output] = []
         self.reproduction: Reproduction | None = None
         self._cancel = threading.Event()
@@ -69,7 +78,7 @@ class OutputsList(BackgroundRun, w.VBox):
         except CreatorKitError as error:
             self._fail(error)
             return
-        self.select.options = [(item.summary(), index) for index, item in enumerate(self.items)]
+        self.select.options = [(run_name(item.manifest), index) for index, item in enumerate(self.items)]
         paths = [item.path for item in self.items]
         self.select.value = paths.index(picked.path) if picked is not None and picked.path in paths else None
 
@@ -111,6 +120,7 @@ class OutputsList(BackgroundRun, w.VBox):
             self._fail(error)
             return
         self.refresh()
+        self.on_delete(deleted)
         self.error, self.message = None, f"Deleted {', '.join(path.name for path in deleted)}."
 
     def latest_result(self) -> Reproduction | None:
@@ -149,4 +159,4 @@ class OutputsList(BackgroundRun, w.VBox):
         self.cancel_button.layout.display = None if self.working else "none"
 
     def _show_status(self, _change: object = None) -> None:
-        self.status.value = text_html(self.message, error=self.error is not None, small=True)
+        self.status.value = status_html(self.message, self.error, small=True)

@@ -1,14 +1,18 @@
-"""Small parts the previewer's modes share: the model picker, the seed box, pictures as widget bytes, `Report`."""
+"""Small parts the previewer's modes share: the model picker, the seed box, pictures as widget bytes, `Report`,
+and the words every line of the previewer uses for runs and numbers (one naming for History and Saved)."""
 
 from __future__ import annotations
 
+import html
 import io
+import textwrap
 from collections.abc import Callable
 from typing import Any, Protocol
 
 import ipywidgets as w
 
-from creator_kit import InvalidInputError, ModelStore, runtime
+from creator_kit import CancelledError, InvalidInputError, Manifest, ModelStore, runtime
+from widgets.shared.style import text_html
 
 
 class Report(Protocol):
@@ -80,3 +84,53 @@ def thumbnail(picture: Any, size: int) -> Any:
     small = picture.copy()
     small.thumbnail((size, size))
     return small
+
+
+def labelled_thumbnail(picture: Any, size: int, label: str, *below: w.Widget) -> w.VBox:
+    """`picture` as a thumbnail of `size` pixels with a short `label` under it (and the widgets `below`)."""
+    caption = w.HTML(f"<small>{html.escape(label)}</small>", layout={"width": f"{size}px"})
+    return w.VBox([w.Image(value=encode(thumbnail(picture, size), "PNG"), format="png"), caption, *below])
+
+
+def shown_once_set(media: w.Image | w.Video) -> w.Image | w.Video:
+    """Hide `media` while it has no value (an empty Image shows a broken-image icon); returns `media`."""
+
+    def show(_change: object = None) -> None:
+        media.layout.display = None if media.value else "none"
+
+    media.observe(show, "value")
+    show()
+    return media
+
+
+def shorten(text: str, limit: int = 40) -> str:
+    """`text` on one line, cut at a word boundary with "…" when longer than `limit` characters."""
+    line = " ".join(text.split())
+    if len(line) <= limit:
+        return line
+    cut = textwrap.shorten(line, limit, placeholder="…")
+    return cut if cut != "…" else line[: limit - 1] + "…"  # one long word: cut inside it
+
+
+def plural(count: float, word: str) -> str:
+    """`count` and `word`, plural unless the count is one: "1 scene", "3 scenes"."""
+    number = f"{count:g}" if isinstance(count, float) else str(count)
+    return f"{number} {word}" if count == 1 else f"{number} {word}s"
+
+
+def seconds(value: float) -> str:
+    """A duration in the previewer's units: milliseconds below a second ("850 ms"), else seconds ("2.4 s")."""
+    return f"{value * 1000:.0f} ms" if value < 1 else f"{value:.1f} s"
+
+
+def run_name(record: Manifest) -> str:
+    """How History and Saved name a run: when it was made (UTC), the model, the seed, the prompt's start."""
+    parameters = record.parameters
+    prompt = parameters.get("prompt", parameters.get("idea", ""))
+    when = record.created.replace("T", " ")[:16]
+    return f"{when} · {record.model} · seed {record.seed} · “{shorten(str(prompt))}”"
+
+
+def status_html(message: str, error: Exception | None, *, small: bool = False) -> str:
+    """A status line: in the error tone for a failure; a run the user stopped is a plain status, not an error."""
+    return text_html(message, error=error is not None and not isinstance(error, CancelledError), small=small)

@@ -10,14 +10,23 @@ import ipywidgets as w
 
 import creator_kit as ck
 from creator_kit import TEXT_GENERATION, Event, InvalidInputError, ModelStore, Progress, manifest, text_params
-from widgets.parts import Report, installed_models, parse_seed
+from widgets.parts import Report, installed_models, parse_seed, plural, seconds
 from widgets.shared.fields import LABEL_WIDTH, labelled
 
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from creator_kit import Output, TextResult
+    from creator_kit import Manifest, Output, TextResult
 
+#: Each sampling control's label.
+PARAM_LABELS = {
+    "max_new_tokens": "Max new tokens",
+    "do_sample": "Sample",
+    "temperature": "Temperature",
+    "top_k": "Top-k",
+    "top_p": "Top-p",
+    "repetition_penalty": "Repetition penalty",
+}
 
 #: What each sampling control does, shown on hover over its label.
 PARAM_TOOLTIPS = {
@@ -51,8 +60,10 @@ class TextMode:
             "repetition_penalty": w.FloatSlider(defaults.repetition_penalty, min=0.5, max=2.0, step=0.05),
         }
         for name, control in self.params.items():
-            labelled(control, name.replace("_", " "), PARAM_TOOLTIPS[name], LABEL_WIDTH).layout.width = "auto"
-        self.stop_strings = w.Text(description="Stop at", placeholder="optional: comma-separated")
+            labelled(control, PARAM_LABELS[name], PARAM_TOOLTIPS[name], LABEL_WIDTH).layout.width = "auto"
+        self.stop_strings = labelled(
+            w.Text(placeholder="optional: comma-separated"), "Stop at", "the text ends before the first of these"
+        )
         self.seed = w.Text(description="Seed", placeholder="empty: random")
         self.output = w.Textarea(layout={"width": "auto", "height": "12em"}, disabled=True)
         self.preset.observe(lambda change: self.apply_preset(change["new"]), "value")
@@ -101,7 +112,7 @@ class TextMode:
         return {
             "prompt": self.prompt.value,
             "model": self.model.value,
-            "preset": None,
+            "preset": self.preset.value,
             **{key: control.value for key, control in self.params.items()},
             "stop": [s for s in (part.strip() for part in self.stop_strings.value.split(",")) if s],
             "seed": seed,
@@ -118,7 +129,7 @@ class TextMode:
             if isinstance(event, Progress):
                 elapsed = time.perf_counter() - start
                 report(
-                    f"Generating… {event.completed:.0f} tokens · {elapsed:.1f} s · "
+                    f"Generating… {plural(int(event.completed), 'token')} in {seconds(elapsed)} · "
                     f"{event.completed / elapsed:.1f} tokens/s",
                     event.completed / event.total if event.total else None,
                 )
@@ -137,27 +148,36 @@ class TextMode:
         """Save `result` to the outputs folder with its manifest in a sidecar; returns the path."""
         return result.save()
 
-    def open(self, output: Output) -> None:
-        """Show a saved text."""
-        self.output.value = output.read_text()
+    def clear(self) -> None:
+        self.output.value = ""
 
-    @staticmethod
-    def describe(result: TextResult) -> str:
-        parameters = result.manifest.parameters
-        return (
-            f"{result.manifest.model} · seed {result.manifest.seed} · T={parameters['temperature']:g} · "
-            f"{result.new_tokens} tokens · {result.text[:40]!r}"
-        )
+    def open(self, output: Output) -> None:
+        """Show a saved text and put the settings that made it in the controls."""
+        self.output.value = output.read_text()
+        self.restore(output.manifest)
+
+    def restore(self, record: Manifest) -> None:
+        """Put every setting of `record` in the controls: model (if installed), preset, parameters, stop, seed."""
+        stored = record.parameters
+        if record.model in [repo_id for _, repo_id in self.model.options]:
+            self.model.value = record.model  # first: a new model puts its own defaults in the parameters
+        if stored.get("preset") in text_params.PRESETS:
+            self.preset.value = stored["preset"]  # before the parameters, which it would overwrite
+        for key, control in self.params.items():
+            control.value = stored[key]
+        self.prompt.value, self.stop_strings.value = stored["prompt"], ", ".join(stored["stop"])
+        self.seed.value = "" if record.seed is None else str(record.seed)
 
     @staticmethod
     def summary(result: TextResult) -> str:
-        note = " (stopped)" if result.finish_reason == "cancelled" else ""
+        done = "Stopped after" if result.finish_reason == "cancelled" else "Done:"
         return (
-            f"{result.new_tokens} tokens in {result.elapsed_s:.2f} s · {result.tokens_per_s:.1f} tokens/s · "
-            f"seed {result.manifest.seed}{note}"
+            f"{done} {plural(result.new_tokens, 'token')} in {seconds(result.elapsed_s)} · "
+            f"{result.tokens_per_s:.1f} tokens/s · seed {result.manifest.seed}"
         )
 
     @staticmethod
     def code(result: TextResult) -> str:
-        """The engine call that reproduces `result` (same model revision, parameters and seed)."""
-        return manifest.python_call("text", ck.text.call_from(result.manifest), "print(result.text)")
+        """The engine call that reproduces `result` (same model revision, parameters and seed), with its preset."""
+        call = {**ck.text.call_from(result.manifest), "preset": result.manifest.parameters.get("preset")}
+        return manifest.python_call("text", call, "print(result.text)")

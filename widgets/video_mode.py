@@ -1,4 +1,9 @@
-"""The previewer's video mode: a storyboard or a native clip, stage progress, keyframes, the MP4 inline."""
+"""The previewer's video mode: a storyboard or a native clip, stage progress, keyframes, the MP4 inline.
+
+The controls follow the chosen model's kind: a text-to-video model renders the idea as one clip, so the
+storyboard's controls (Writer, Scenes, Scenes from idea) are hidden and its request never carries them; with a
+text-to-image model they show, and Writer and Scenes from idea are greyed while Scenes lists scenes of its own.
+"""
 
 from __future__ import annotations
 
@@ -25,11 +30,27 @@ from creator_kit import (
     storyboard,
     video,
 )
-from widgets.parts import Report, encode, model_options, on_new_selection, parse_seed, set_options, thumbnail
+from widgets.parts import (
+    Report,
+    labelled_thumbnail,
+    model_options,
+    on_new_selection,
+    parse_seed,
+    plural,
+    seconds,
+    set_options,
+    shorten,
+    shown_once_set,
+)
 from widgets.shared.fields import LABEL_WIDTH, AutoInt, labelled
+from widgets.shared.style import text_html
 
 if TYPE_CHECKING:
-    from creator_kit import Output
+    from creator_kit import Manifest, Output
+
+NATIVE_HINT = (
+    "A text-to-video model renders the idea as one clip; for a storyboard of scenes, pick a text-to-image model."
+)
 
 
 class VideoMode:
@@ -41,8 +62,9 @@ class VideoMode:
 
     def __init__(self, store: ModelStore) -> None:
         self.store = store
-        self.model = w.Dropdown(description="Model", tooltip="text-to-video (native) or text-to-image (storyboard)")
+        self.model = w.Dropdown(description="Model", tooltip="text-to-video (one clip) or text-to-image (storyboard)")
         self.text_model = w.Dropdown(description="Writer", tooltip="a text model that writes scenes from the idea")
+        self.kinds: dict[str, str] = {}  # each offered model's task
         self.idea = w.Text(
             description="Idea", placeholder="e.g. a fox crossing a snowy forest", layout={"width": "auto"}
         )
@@ -51,21 +73,27 @@ class VideoMode:
             layout={"width": "auto", "height": "6em"},
         )  # fmt: skip
         self.n_scenes = labelled(
-            w.BoundedIntText(3, min=1, max=video.MAX_SCENES), "Scenes from idea", "scenes to write", LABEL_WIDTH
+            w.BoundedIntText(3, min=1, max=video.MAX_SCENES),
+            "Scenes from idea",
+            "how many scenes the writer makes of the idea while Scenes is empty",
+            LABEL_WIDTH,
         )
-        self.quality = w.Dropdown(description="Quality", options=list(video.QUALITIES), value="draft")
-        self.duration = w.BoundedFloatText(4.0, min=0.1, max=video.MAX_DURATION, step=0.5, description="Seconds")
+        self.quality = labelled(
+            w.Dropdown(options=list(video.QUALITIES), value="draft"), "Quality", "draft is fast; high is slow"
+        )
+        self.duration = labelled(
+            w.BoundedFloatText(4.0, min=0.1, max=video.MAX_DURATION, step=0.5), "Seconds", "the whole video's length"
+        )
         self.fps = AutoInt("FPS", "frames per second; empty: the quality's")
         self.width = AutoInt("Width", "pixels, a multiple of 8; empty: the quality's")
         self.height = AutoInt("Height", "pixels, a multiple of 8; empty: the quality's")
-        self.captions = w.Checkbox(False, description="Captions", indent=False)
-        self.seed = w.Text(description="Seed", placeholder="empty: random")
+        self.captions = w.Checkbox(False, description="Captions", indent=False, tooltip="each scene's prompt over it")
+        self.seed = labelled(w.Text(placeholder="empty: random"), "Seed", "the same seed and settings: the same video")
         self.story: storyboard.Story | None = None  # the last storyboard file loaded
+        self.hint = w.HTML(layout={"display": "none"})  # why the storyboard's controls are hidden
         self.keyframes = w.HBox(layout={"flex_flow": "row wrap"})
-        self.player = w.Video(format="mp4", autoplay=True, loop=True, controls=True, layout={"max_width": "512px"})
-        self.player.layout.display = "none"  # shown once there is a video
-        self.player.observe(
-            lambda change: setattr(self.player.layout, "display", None if change["new"] else "none"), "value"
+        self.player = shown_once_set(
+            w.Video(format="mp4", autoplay=True, loop=True, controls=True, layout={"max_width": "512px"})
         )
         self.download = w.HTML()
         self.scene_list = w.HTML()  # the scenes of the video shown (written by the text model, or given)
@@ -73,6 +101,7 @@ class VideoMode:
         self.controls = w.VBox(
             [
                 w.HBox([self.model, self.text_model]),
+                self.hint,
                 self.idea,
                 self.scenes,
                 w.HBox([self.n_scenes, self.quality, self.captions]),
@@ -81,28 +110,62 @@ class VideoMode:
             ]
         )
         on_new_selection(self.model, lambda _: self.model_changed())
+        self.scenes.observe(lambda _: self.follow_model_kind(), "value")
         self.refresh_models()
+        self.follow_model_kind()
+
+    @property
+    def native(self) -> bool:
+        """Whether the selected model is a text-to-video model (one clip of the idea, no storyboard)."""
+        return self.kinds.get(self.model.value) == TEXT_TO_VIDEO
 
     def model_changed(self) -> None:
-        """Put the selected model's catalog settings (`video.defaults`) in the controls: a text-to-video model's
-        size, fps and length (its frame count at its fps); auto (the quality's) where it has none."""
+        """Show the controls the new model's kind uses, and put its catalog settings (`video.defaults`) in them: a
+        text-to-video model's size, fps and length (its frame count at its fps); auto (the quality's) where it has
+        none."""
+        self.follow_model_kind()
         settings = video.defaults(self.model.value) if self.model.value else {}
         self.width.value, self.height.value = settings.get("width"), settings.get("height")
         self.fps.value = settings.get("fps")
         if "frames" in settings and "fps" in settings:
             self.duration.value = settings["frames"] / settings["fps"]
 
+    def follow_model_kind(self) -> None:
+        """Hide the storyboard's controls for a text-to-video model (and say why); grey Writer and Scenes from idea
+        while Scenes has scenes of its own, which they would not be used for."""
+        for control in (self.text_model, self.scenes, self.n_scenes):
+            control.layout.display = "none" if self.native else None
+        self.hint.value = text_html(NATIVE_HINT if self.native else "", small=True)
+        self.hint.layout.display = None if self.native else "none"
+        self.text_model.disabled = self.n_scenes.disabled = bool(self._scene_lines())
+
     def refresh_models(self) -> None:
         """List installed video and image models, and text models for writing scenes."""
-        set_options(self.model, [*model_options(self.store, TEXT_TO_VIDEO), *model_options(self.store, TEXT_TO_IMAGE)])
+        clips, pictures = model_options(self.store, TEXT_TO_VIDEO), model_options(self.store, TEXT_TO_IMAGE)
+        self.kinds = {
+            **{repo_id: TEXT_TO_VIDEO for _, repo_id in clips},
+            **{repo_id: TEXT_TO_IMAGE for _, repo_id in pictures},
+        }
+        set_options(self.model, [*clips, *pictures])
         set_options(self.text_model, [("none", ""), *model_options(self.store, TEXT_GENERATION)])
+        self.follow_model_kind()
 
     def load_storyboard(self, path: str) -> None:
         """Fill the idea, scenes, captions and length from a storyboard file (what ``--storyboard`` reads).
 
-        Its per-scene seconds and captions are used while the scenes stay as loaded.
+        Its per-scene seconds and captions are used while the scenes stay as loaded. A storyboard is drawn by a
+        text-to-image model: with a text-to-video model selected, the first text-to-image model is picked.
         """
-        self.story = storyboard.read_file(path)
+        story = storyboard.read_file(path)
+        if self.native:
+            pictures = [repo_id for repo_id, kind in self.kinds.items() if kind == TEXT_TO_IMAGE]
+            if not pictures:
+                raise InvalidInputError(
+                    "A storyboard needs a text-to-image model in Model, and none is installed: "
+                    "run `ck.ModelStore().download('segmind/tiny-sd')`."
+                )
+            self.model.value = pictures[0]  # first: a new model puts its own settings in the controls
+        self.story = story
         self.idea.value, self.scenes.value = self.story.idea, "\n".join(self.story.scenes)
         self.captions.value = bool(self.story.caption_texts)
         if self.story.scene_seconds:
@@ -114,16 +177,18 @@ class VideoMode:
             raise InvalidInputError(
                 "No video or image model is installed. Run `creator-kit models download segmind/tiny-sd`, then refresh."
             )
-        scenes = [line.strip() for line in self.scenes.value.splitlines() if line.strip()]
+        if self.native and not self.idea.value.strip():
+            raise InvalidInputError("Idea is empty: a text-to-video model renders the idea as one clip.")
+        scenes = [] if self.native else self._scene_lines()  # a native model renders the idea alone
         story = self.story if self.story is not None and list(self.story.scenes) == scenes else storyboard.Story()
         return {
             "scene_seconds": story.scene_seconds,
             "caption_texts": story.caption_texts,
             "prompt": self.idea.value,
             "model": self.model.value,
-            "text_model": None if scenes else self.text_model.value or None,
+            "text_model": None if scenes or self.native else self.text_model.value or None,
             "scenes": scenes,
-            "n_scenes": None if scenes else self.n_scenes.value,
+            "n_scenes": None if scenes or self.native else self.n_scenes.value,
             "quality": self.quality.value,
             "duration": self.duration.value,
             "fps": self.fps.value or None,
@@ -138,6 +203,7 @@ class VideoMode:
         arguments = dict(request)
         self.keyframes.children, self.player.value, self.scene_list.value, self.download.value = (), b"", "", ""
         state = {"message": "Starting…", "eta": ""}
+        shown = "Step" if self.native else "Scene"  # what each preview is: a sampling step, a scene's keyframe
 
         def on_event(event: Event) -> None:
             if event.operation != "video":
@@ -146,28 +212,38 @@ class VideoMode:
                 state["message"] = event.message
                 report(event.message)
             elif isinstance(event, Metric):
-                state["eta"] = f" · ETA {event.values['eta_s']:.0f} s"
+                state["eta"] = f" · ETA {seconds(event.values['eta_s'])}"
             elif isinstance(event, Progress) and event.stage is not None:
-                state["message"] = f"{event.stage}: {event.completed:.0f}/{event.total:.0f} {event.unit}s{state['eta']}"
+                done = f"{event.completed:.0f}/{plural(int(event.total), event.unit)}"
+                state["message"] = f"{event.stage}: {done}{state['eta']}"
                 report(state["message"])
             elif isinstance(event, Progress):  # the whole video's progress, in work units
                 report(state["message"], event.completed / event.total if event.total else None)
             elif isinstance(event, Preview):
-                self.add_thumbnail(event.value)
+                self.add_thumbnail(event.value, f"{shown} {event.step}")
 
         return video.generate(arguments.pop("prompt"), cancel=cancel, on_event=on_event, **arguments)
 
-    def add_thumbnail(self, picture: Any) -> None:
-        """A keyframe (or a sampling preview) as a thumbnail in the strip."""
-        strip_item = w.Image(value=encode(thumbnail(picture, self.thumbnail_px), "PNG"), format="png")
+    def add_thumbnail(self, picture: Any, label: str) -> None:
+        """A keyframe (or a sampling preview) as a thumbnail with its `label` in the strip."""
+        strip_item = labelled_thumbnail(picture, self.thumbnail_px, label)
         self.keyframes.children = (*self.keyframes.children, strip_item)
 
     def show_result(self, result: video.VideoResult) -> None:
+        count = len(result.keyframes)
+        labels = (
+            [shorten(scene, 16) for scene in result.scenes]
+            if len(result.scenes) == count
+            else [f"Keyframe {index}" for index in range(1, count + 1)]
+        )
         self.keyframes.children = [
-            w.Image(value=encode(thumbnail(picture, self.thumbnail_px), "PNG"), format="png")
-            for picture in result.keyframes
+            labelled_thumbnail(picture, self.thumbnail_px, label)
+            for picture, label in zip(result.keyframes, labels, strict=True)
         ]
         self._play(result.path, result.scenes)
+
+    def clear(self) -> None:
+        self.keyframes.children, self.player.value, self.scene_list.value, self.download.value = (), b"", "", ""
 
     @staticmethod
     def save(result: video.VideoResult) -> Path:
@@ -175,9 +251,27 @@ class VideoMode:
         return result.path
 
     def open(self, output: Output) -> None:
-        """Play a saved video (its keyframes are in the sheet beside it)."""
+        """Play a saved video (its keyframes are in the sheet beside it) and put its settings in the controls."""
         self.keyframes.children = ()
         self._play(output.path, list(output.manifest.parameters.get("scenes", ())))
+        self.restore(output.manifest)
+
+    def restore(self, record: Manifest) -> None:
+        """Put every setting of `record` the controls hold in them: the model (if installed), the idea, the scenes
+        it was made of (written or given), quality, length, fps, size, captions and seed."""
+        stored = record.parameters
+        if record.model in self.kinds:
+            self.model.value = record.model  # first: a new model puts its own settings in the controls
+        self.story = None
+        self.idea.value = stored["idea"]
+        self.scenes.value = "" if self.native else "\n".join(stored["scenes"])
+        self.quality.value, self.duration.value, self.fps.value = stored["quality"], stored["duration"], stored["fps"]
+        self.width.value, self.height.value = stored["width"], stored["height"]
+        self.captions.value = bool(stored["captions"] or stored["caption_texts"])
+        self.seed.value = "" if record.seed is None else str(record.seed)
+
+    def _scene_lines(self) -> list[str]:
+        return [line.strip() for line in self.scenes.value.splitlines() if line.strip()]
 
     def _play(self, path: Path, scenes: list[str]) -> None:
         """Play the MP4 at `path`, list its scenes and offer it for download."""
@@ -194,17 +288,13 @@ class VideoMode:
         )
 
     @staticmethod
-    def describe(result: video.VideoResult) -> str:
-        parameters = result.manifest.parameters
-        return (
-            f"{result.manifest.model} · seed {result.manifest.seed} · {parameters['width']}x{parameters['height']} · "
-            f"{result.duration_s:g} s · {len(result.scenes)} scenes · {result.scenes[0][:30]!r}"
-        )
-
-    @staticmethod
     def summary(result: video.VideoResult) -> str:
-        stages = ", ".join(f"{stage} {seconds:.1f} s" for stage, seconds in result.stage_seconds.items())
-        return f"{len(result.frames)} frames in {result.elapsed_s:.1f} s ({stages}) · seed {result.manifest.seed}"
+        stages = ", ".join(f"{stage} {seconds(spent)}" for stage, spent in result.stage_seconds.items())
+        scenes = plural(len(result.scenes), "scene")
+        return (
+            f"Done: {plural(len(result.frames), 'frame')} ({scenes}) in {seconds(result.elapsed_s)} ({stages}) · "
+            f"seed {result.manifest.seed}"
+        )
 
     @staticmethod
     def code(result: video.VideoResult) -> str:

@@ -1,8 +1,11 @@
-"""Controls the panels share: full labels with real tooltips, and a whole number that may be "auto".
+"""Controls the panels share: full labels with tooltips that add something, sliders that keep round values, and a
+whole number that may be "auto".
 
 ipywidgets shows a control's `tooltip` on its label, and the text "null" when there is none; `labelled`
 gives a control its label, the width the label needs and a tooltip that says what the value does, and
-`fill_tooltips` gives every other labelled control its label as tooltip.
+`fill_tooltips` gives every other labelled control and button an empty tooltip (none shown) instead of one
+repeating its label. A float slider's browser side sends values such as 0.7000000000000001; `round_sliders`
+keeps each value on its slider's step.
 
     width = AutoInt("Width", "pixels, a multiple of 8; empty: the model's own size")
     width.value            # None (auto) until a number is typed
@@ -10,6 +13,8 @@ gives a control its label, the width the label needs and a tooltip that says wha
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from decimal import Decimal
 from typing import TypeVar
 
 import ipywidgets as w
@@ -32,11 +37,36 @@ def labelled(control: Control, label: str, tooltip: str, width: str | None = Non
 
 
 def fill_tooltips(root: w.Widget) -> None:
-    """Give every labelled control under `root` that has no tooltip its label as tooltip (not the text "null")."""
+    """Give every labelled control or button under `root` whose tooltip is missing (shown as "null", or as the
+    button's label again) or only repeats its label an empty one: a tooltip says more than the label, or nothing."""
+    for control in _walk(root):
+        has_label = isinstance(control, DescriptionWidget | w.Button) and bool(control.description)
+        if has_label and (control.tooltip is None or _words(control.tooltip) == _words(control.description)):
+            control.tooltip = ""
+
+
+def round_sliders(root: w.Widget) -> None:
+    """Keep the value of every float slider under `root` on its step (0.7, not 0.7000000000000001), however set."""
+    for slider in _walk(root):
+        if isinstance(slider, w.FloatSlider):
+            places = max(0, -Decimal(str(slider.step)).as_tuple().exponent)
+            slider.observe(lambda change, places=places: _round(change["owner"], places), "value")
+            _round(slider, places)
+
+
+def _round(slider: w.FloatSlider, places: int) -> None:
+    if slider.value != round(slider.value, places):
+        slider.value = round(slider.value, places)
+
+
+def _walk(root: w.Widget) -> Iterator[w.Widget]:
+    yield root
     for child in getattr(root, "children", ()):
-        fill_tooltips(child)
-    if isinstance(root, DescriptionWidget) and root.description and root.tooltip is None:
-        root.tooltip = root.description
+        yield from _walk(child)
+
+
+def _words(text: str) -> list[str]:
+    return "".join(c if c.isalnum() else " " for c in text.lower()).split()
 
 
 class AutoInt(w.HBox):
