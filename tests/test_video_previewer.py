@@ -83,7 +83,7 @@ def test_a_text_to_video_model_hides_the_storyboard_controls_and_renders_with_th
     panel.generate_button.click()
     result = panel.finish(WAIT_S)
     assert result.manifest.model == TINY_T2V and result.scenes == ["a fox crossing a snowy forest"]
-    assert panel.status.value.startswith("<span>Done: ") and "(1 scene)" in panel.status.value
+    assert panel.status.value.startswith("<span>Done: ") and " · 1 scene · " in panel.status.value
     labels = [item.children[1].value for item in mode.keyframes.children]
     assert labels and labels == [f"<small>Keyframe {i}</small>" for i in range(1, len(labels) + 1)]
 

@@ -290,10 +290,9 @@ class VideoMode:
     @staticmethod
     def summary(result: video.VideoResult) -> str:
         stages = ", ".join(f"{stage} {seconds(spent)}" for stage, spent in result.stage_seconds.items())
-        scenes = plural(len(result.scenes), "scene")
         return (
-            f"Done: {plural(len(result.frames), 'frame')} ({scenes}) in {seconds(result.elapsed_s)} ({stages}) · "
-            f"seed {result.manifest.seed}"
+            f"Done: {plural(len(result.frames), 'frame')} in {seconds(result.elapsed_s)} ({stages}) · "
+            f"{plural(len(result.scenes), 'scene')} · seed {result.manifest.seed}"
         )
 
     @staticmethod
