@@ -32,6 +32,7 @@ from widgets.shared.style import style_panel, text_html
 
 TASKS = {"text": TEXT_GENERATION, "image": TEXT_TO_IMAGE}
 PROMPT_HEADER_CHARS = 60  # a longer prompt heads its row shortened at a word boundary (whole on hover)
+HEADER_STYLE = "display: block; line-height: 1.35; overflow-wrap: anywhere"  # wrapped, never cut or overflowing
 CORNER = "<span class='ck-muted'>prompt ↓ · model →</span>"  # the grid's top left: how to read it
 FASTEST = "<span class='ck-badge ck-tone-ok'>fastest</span>"
 HIGHLIGHT = "2px solid var(--ck-ok)"  # the fastest model's cells
@@ -99,7 +100,8 @@ class ComparePanel(Snapshot, BackgroundRun, w.VBox):
         self.prompts = w.Textarea(
             description="Prompts",
             placeholder="one prompt per line",
-            layout={"width": "auto"},
+            rows=4,
+            layout={"width": "36em", "max_width": "100%"},
             tooltip="each model runs on every prompt: one row of the results per prompt",
         )
         self.seed = w.Text("0", description="Seed", placeholder="random", tooltip="the same seed for every model")
@@ -233,7 +235,7 @@ class ComparePanel(Snapshot, BackgroundRun, w.VBox):
         if model is None:
             return
         column = models.index(model) + 1
-        self._grid[0][column].value = _title_html(model) + " " + FASTEST
+        self._grid[0][column].value = _title_html(model, FASTEST)
         for row in self._grid[1:]:
             row[column].layout.border = HIGHLIGHT
 
@@ -290,12 +292,13 @@ class ComparePanel(Snapshot, BackgroundRun, w.VBox):
         self.status.value = text_html(self.message, error=self.error is not None)
 
 
-def _title_html(title: str) -> str:
-    """A column's header: a model's id (or A / B), broken anywhere rather than cut when the column is narrow."""
-    return f"<b style='overflow-wrap: anywhere'>{html.escape(title)}</b>"
+def _title_html(title: str, badge: str = "") -> str:
+    """A column's header: a model's id (or A / B), broken anywhere rather than cut when the column is narrow,
+    with `badge` (HTML) after it."""
+    return f"<b style='{HEADER_STYLE}'>{' '.join(filter(None, [html.escape(title), badge]))}</b>"
 
 
 def _prompt_html(prompt: str) -> str:
     """A row's header: its prompt, shortened at a word boundary when long, whole on hover."""
     shown = ck.text_fit.shorten(prompt, PROMPT_HEADER_CHARS)
-    return f"<b title='{html.escape(prompt)}' style='overflow-wrap: anywhere'>{html.escape(shown)}</b>"
+    return f"<b title='{html.escape(prompt)}' style='{HEADER_STYLE}'>{html.escape(shown)}</b>"
