@@ -40,7 +40,7 @@ def test_wrap_breaks_between_words_and_after_slashes_and_equals():
 def test_fit_shrinks_before_it_shortens():
     (whole,) = lettering.fit([LONG], 200, largest=24, max_lines=3)
     assert fits_whole(LONG, list(whole.lines)) and lettering.MIN_FONT_PX <= whole.size < 24
-    assert len(whole.lines) <= 3 and whole.width <= 200
+    assert len(whole.lines) <= 3 and all(whole.line_width(line) <= 200 for line in whole.lines)
     (short,) = lettering.fit([LONG * 5], 200, largest=24, max_lines=3)
     assert short.size == lettering.MIN_FONT_PX and short.lines[-1].endswith(ELLIPSIS)
     (roomy,) = lettering.fit(["fox"], 200, largest=24)

@@ -49,10 +49,6 @@ class Lettering:
     def height(self) -> int:
         return len(self.lines) * self.line_height
 
-    @property
-    def width(self) -> int:
-        return max((self.line_width(line) for line in self.lines), default=0)
-
     def line_width(self, line: str) -> int:
         """The width of `line`'s ink, outline included."""
         left, _, right, _ = font(self.size).getbbox(line, stroke_width=self.stroke, anchor="la")
