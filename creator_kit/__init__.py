@@ -11,7 +11,7 @@ The package is laid out by responsibility, in layers that import only downwards 
 import importlib
 from typing import Any
 
-from creator_kit.core import files, validate
+from creator_kit.core import files, text_fit, validate
 from creator_kit.core.bugs import report_bug
 from creator_kit.core.config import Settings, configure, get_settings, locate
 from creator_kit.core.errors import (
@@ -160,6 +160,7 @@ __all__ = [
     "storyboard",
     "stream",
     "text",
+    "text_fit",
     "text_params",
     "train",
     "validate",

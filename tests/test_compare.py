@@ -39,7 +39,7 @@ def test_text_models_run_on_the_same_prompts_and_seed_with_their_metrics(two_tex
     assert [row["model"] for row in summary] == two_text_models and all(row["items"] == 2 for row in summary)
     table = list(csv.DictReader(io.StringIO(comparison.to_csv())))
     assert [row["model"] for row in table] == two_text_models
-    assert comparison.to_markdown().splitlines()[0].startswith("| model | items |")
+    assert comparison.to_markdown().splitlines()[0] == "| model | prompts | speed | first token | load | peak memory |"
 
 
 def test_image_models_report_time_to_first_preview_and_per_picture(installed_store):

@@ -3,9 +3,9 @@
 A video pipeline (`video`'s native sampling, the `storyboard`) hands its pictures over as `Footage`;
 `video.generate` captions and encodes them with the functions here. The frame path stays lean: frames
 are uint8 numpy arrays (height, width, 3), blended with numpy, and encoded by imageio-ffmpeg (H.264,
-yuv420p) with an optional audio track muxed in by ffmpeg. moviepy renders what it is good at here,
-caption text (TextClip, DejaVu Sans) and probing audio files (`ffmpeg_parse_infos`), instead of compositing
-every frame (its CompositeVideoClip is several times slower).
+yuv420p) with an optional audio track muxed in by ffmpeg; moviepy only probes audio files
+(`ffmpeg_parse_infos`), since compositing every frame with its CompositeVideoClip is several times slower.
+Captions are lettered by `lettering`: wrapped, shrunk and at last shortened to stay inside the frame.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from creator_kit.core.errors import InvalidInputError
+from creator_kit.engines import lettering
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -27,7 +28,8 @@ if TYPE_CHECKING:
 
 Frame = np.ndarray  # (height, width, 3) uint8
 KEN_BURNS_ZOOM = 0.12  # a scene's camera moves between 100% and 112% zoom
-CAPTION_MARGIN = 0.04  # of the frame height, below the caption
+CAPTION_MARGIN = 0.04  # of the frame height below a caption, and of its width on either side
+CAPTION_HEIGHT = 0.3  # of the frame height: the most a caption covers
 
 
 @dataclass
@@ -122,24 +124,19 @@ def storyboard_frames(
 
 
 def caption_layer(text: str, size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
-    """`text` rendered by moviepy's TextClip in white DejaVu Sans with a dark outline: (rgb, alpha 0..1)."""
-    from matplotlib import font_manager
-    from moviepy import TextClip
+    """`text` as a caption for frames of `size`: white DejaVu Sans with a dark outline, wrapped, shrunk and at
+    last shortened (`lettering.fit`) to fit inside the frame's side margins and CAPTION_HEIGHT of its height.
+    Returns (rgb, alpha 0..1) of the caption's block, as wide as the space between the margins."""
+    from PIL import Image, ImageDraw
 
     width, height = size
-    clip = TextClip(
-        font=font_manager.findfont("DejaVu Sans"),
-        text=text,
-        font_size=max(8, height // 12),
-        color="white",
-        stroke_color="black",
-        stroke_width=max(1, height // 120),
-        size=(int(width * 0.92), None),
-        method="caption",
-        text_align="center",
-    )
-    rgb, alpha = clip.get_frame(0), clip.mask.get_frame(0)
-    return rgb[: height // 2].astype(np.float32), alpha[: height // 2, :, None].astype(np.float32)
+    inner = width - 2 * max(1, round(width * CAPTION_MARGIN))
+    largest = height // 12
+    (caption,) = lettering.fit([text], inner, largest=largest, max_height=int(height * CAPTION_HEIGHT), outline=True)
+    layer = Image.new("RGBA", (inner, caption.height), (0, 0, 0, 0))
+    caption.draw(ImageDraw.Draw(layer), (0, 0, inner, caption.height), fill="white", outline="black")
+    pixels = np.asarray(layer, dtype=np.float32)
+    return pixels[..., :3], pixels[..., 3:] / 255.0
 
 
 def with_captions(frames: Iterable[Frame], captions: Sequence[str], line: Timeline) -> Iterator[Frame]:
@@ -154,7 +151,7 @@ def with_captions(frames: Iterable[Frame], captions: Sequence[str], line: Timeli
             layers[scene] = caption_layer(captions[scene], (frame.shape[1], frame.shape[0]))
         rgb, alpha = layers[scene]
         h, w = rgb.shape[:2]
-        top = frame.shape[0] - h - round(frame.shape[0] * CAPTION_MARGIN)
+        top = frame.shape[0] - h - max(1, round(frame.shape[0] * CAPTION_MARGIN))
         left = (frame.shape[1] - w) // 2
         out = frame.copy()
         region = out[top : top + h, left : left + w].astype(np.float32)

@@ -26,6 +26,7 @@ from creator_kit.core.events import Done, EventCallback, Preview, Progress, emit
 from creator_kit.core.quiet import quiet
 from creator_kit.engines import companions, runtime
 from creator_kit.engines import manifest as manifests
+from creator_kit.engines.sheets import contact_sheet
 from creator_kit.library import sizing, variants
 from creator_kit.library.catalog import TEXT_TO_IMAGE, model_defaults
 from creator_kit.library.store import ModelStore
@@ -416,25 +417,6 @@ def sweep(
     result = SweepResult(sheet, {k: list(v) for k, v in axes.items()}, cells, record)
     emit(on_event, Done("sweep", result))
     return result
-
-
-def contact_sheet(images: list[Image.Image], labels: list[str], columns: int) -> Image.Image:
-    """Images in a grid of `columns`, each with its label written above it (DejaVu Sans)."""
-    from matplotlib import font_manager
-    from PIL import Image, ImageDraw, ImageFont
-
-    cell_w, cell_h = max(im.width for im in images), max(im.height for im in images)
-    font_size = max(10, min(24, cell_w // 12))
-    font = ImageFont.truetype(font_manager.findfont("DejaVu Sans"), font_size)
-    label_h = font_size + 8
-    rows = -(-len(images) // columns)
-    sheet = Image.new("RGB", (columns * cell_w, rows * (cell_h + label_h)), "white")
-    draw = ImageDraw.Draw(sheet)
-    for index, (im, label) in enumerate(zip(images, labels, strict=True)):
-        x, y = (index % columns) * cell_w, (index // columns) * (cell_h + label_h)
-        draw.text((x + 4, y + 4), label, fill="black", font=font)
-        sheet.paste(im, (x, y + label_h))
-    return sheet
 
 
 def axis_label(values: dict[str, Any]) -> str:

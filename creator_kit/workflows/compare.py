@@ -2,7 +2,8 @@
 
     comparison = compare.run(["Once upon a time"], models=["distilbert/distilgpt2", "gpt2"], seed=7)
     comparison.summary()        # one row per model: averages of the metrics below
-    comparison.to_markdown()    # or to_csv(path), to_dict() (what `creator-kit compare --json` prints)
+    comparison.to_markdown()    # for people (names and units as below); to_csv(path), to_dict() for programs
+    comparison.fastest()        # the model with the best speed
 
 The models (2 to 6, installed, of one task: text generation or text-to-image) run one after the other
 with the same seed and parameters; the runtime unloads earlier ones when the next would not fit the
@@ -11,6 +12,9 @@ memory budget. Metrics of each model on each prompt:
 - ``load_s``: loading the model (0 when it was loaded already);
 - text: ``first_token_s`` and ``tokens_per_s``; images: ``first_preview_s`` and ``seconds_per_picture``;
 - ``peak_memory_bytes``: growth of the process's resident memory while it ran (sampled every 20 ms).
+
+For people, `readable(metrics)` names them "speed" (tokens/s, or s per image), "first token" or "first
+preview", "load" and "peak memory", in ms, s and MB: ``speed 212 tokens/s · first token 8.78 ms · ...``.
 
 Outputs go to ``outputs/compare-<time>-<random>/``, each with its manifest, so any of them can be reproduced.
 """
@@ -40,6 +44,18 @@ OPERATION = "compare"
 TASKS = (TEXT_GENERATION, TEXT_TO_IMAGE)
 MAX_PROMPTS_BYTES = 1024**2  # a prompts file (the prompts themselves are capped at 20,000 characters each)
 MIN_MODELS, MAX_MODELS, MAX_PROMPTS = 2, 6, 100
+
+#: Each metric's name for people, in the order they are shown: the speed first.
+METRIC_NAMES = {
+    "tokens_per_s": "speed",
+    "seconds_per_picture": "speed",
+    "first_token_s": "first token",
+    "first_preview_s": "first preview",
+    "load_s": "load",
+    "peak_memory_bytes": "peak memory",
+}
+#: The metrics that rank speed, and which end is fastest.
+SPEED = {"tokens_per_s": max, "seconds_per_picture": min}
 
 
 @dataclass
@@ -77,6 +93,10 @@ class Comparison:
             rows.append({"model": model, "items": len(mine), **means})
         return rows
 
+    def fastest(self) -> str | None:
+        """The model with the best mean speed (see `fastest`)."""
+        return fastest(self.items)
+
     def to_dict(self) -> dict[str, Any]:
         return {"items": [item.to_dict() for item in self.items], "summary": self.summary()}
 
@@ -94,14 +114,69 @@ class Comparison:
         return buffer.getvalue()
 
     def to_markdown(self) -> str:
-        """The summary as a Markdown table (numbers rounded for reading)."""
-        rows = self.summary()
-        keys = list(dict.fromkeys(key for row in rows for key in row))
-        lines = ["| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
+        """The summary for people, as a Markdown table: one row per model (the fastest marked), each metric's
+        mean under its name for people, in its unit."""
+        rows, best = self.summary(), self.fastest()
+        names = [name for name in METRIC_NAMES if any(name in row for row in rows)]
+        headers = ["model", "prompts", *dict.fromkeys(METRIC_NAMES[name] for name in names)]
+        lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
         for row in rows:
-            cells = [f"{row[k]:.4g}" if isinstance(row.get(k), float) else str(row.get(k, "")) for k in keys]
+            model = f"{row['model']} (fastest)" if row["model"] == best else row["model"]
+            cells = [model, str(row["items"]), *(metric_value(name, row[name]) for name in names if name in row)]
             lines.append("| " + " | ".join(cells) + " |")
         return "\n".join(lines) + "\n"
+
+
+def readable(metrics: dict[str, float]) -> dict[str, str]:
+    """`metrics` for people: each one's name (METRIC_NAMES) and its value in its unit, the speed first."""
+    ordered = [name for name in METRIC_NAMES if name in metrics] + [
+        name for name in metrics if name not in METRIC_NAMES
+    ]
+    return {METRIC_NAMES.get(name, name.replace("_", " ")): metric_value(name, metrics[name]) for name in ordered}
+
+
+def metric_value(name: str, value: float) -> str:
+    """One metric's value in its unit: '212 tokens/s', '1.35 s per image', '8.78 ms', '0.47 MB'."""
+    if name == "tokens_per_s":
+        return f"{_figure(value)} tokens/s"
+    if name == "seconds_per_picture":
+        return f"{duration(value)} per image"
+    if name == "peak_memory_bytes":
+        return f"{_figure(value / 1e6)} MB"
+    if name == "load_s" and value == 0:
+        return "loaded already"
+    return duration(value) if name.endswith("_s") else _figure(value)
+
+
+def duration(seconds: float) -> str:
+    """Seconds as people read them: '8.78 ms' under a second, else '1.35 s'."""
+    return f"{_figure(seconds * 1000)} ms" if abs(seconds) < 1 else f"{_figure(seconds)} s"
+
+
+def fastest(items: Sequence[Item]) -> str | None:
+    """The model of `items` with the best mean speed (most tokens/s, fewest seconds per image); None unless at
+    least two models were measured."""
+    name = next((name for name in SPEED if any(name in item.metrics for item in items)), None)
+    speeds: dict[str, list[float]] = {}
+    for item in items:
+        if name in item.metrics:
+            speeds.setdefault(item.model, []).append(item.metrics[name])
+    if name is None or len(speeds) < 2:
+        return None
+    means = {model: sum(values) / len(values) for model, values in speeds.items()}
+    return SPEED[name](means, key=means.__getitem__)
+
+
+def _figure(value: float) -> str:
+    """A number to about three significant figures, never in exponent notation: 1,234 · 56.7 · 0.47."""
+    size = abs(value)
+    if size == 0:
+        return "0"
+    if size >= 100:
+        return f"{value:,.0f}"
+    if size >= 10:
+        return f"{value:.1f}"
+    return f"{value:.2f}" if size >= 0.01 else "under 0.01"
 
 
 def check(prompts: str | Sequence[str], models: Sequence[str], store: ModelStore) -> tuple[str, list[str], list[str]]:
