@@ -51,12 +51,14 @@ from lab_page import (
     switch_theme,
     truncated,
     wait_for_cells,
+    wait_for_idle_kernel,
 )
 from papermill.iorw import load_notebook_node
 from papermill.parameterize import parameterize_notebook
 from playwright.sync_api import Locator, Page, expect, sync_playwright
 
 from creator_kit import ModelStore
+from widgets.shared.style import RERUN
 
 REPO = Path(__file__).parent.parent
 QUICKSTART = REPO / "notebooks" / "00_quickstart.ipynb"
@@ -356,8 +358,25 @@ def export_and_read_offline(page: Page, notebook: Path, folder: Path) -> dict:
 
 
 def results_after_a_kernel_restart(page: Page) -> None:
-    """Restart the kernel and run the notebook down to the text panel: its saved outputs are listed, and Open
-    shows one."""
+    """Restart the kernel: every panel is replaced by its snapshot under the line that says to run the cell again,
+    and no control of a dead panel can be clicked. Then run the notebook down to the text panel: its saved outputs
+    are listed, and Open shows one."""
+    menu(page, "Kernel", "Restart Kernel…").click()
+    page.locator(".jp-Dialog-button", has_text=exactly("Restart")).click()
+    wait_for_idle_kernel(page)
+    dead = page.locator(".jp-OutputArea-child").filter(has=page.locator(".ck-panel.jupyter-widgets-disconnected"))
+    expect(dead).to_have_count(len(PANELS), timeout=WAIT_MS)
+    rerun = page.locator(".jp-OutputArea-child:has(.ck-panel) + .jp-OutputArea-child .ck-rerun")
+    expect(rerun).to_have_count(len(PANELS))
+    for line in rerun.all():
+        expect(line).to_be_visible()
+        expect(line).to_have_text(RERUN)
+    for name in PANELS:
+        expect(page.locator(".jp-OutputArea-output").filter(has=page.locator(PANELS[name]))).to_be_hidden()
+    controls = page.locator(".ck-panel").locator(".widget-button, input, select, textarea")
+    expect(controls.filter(visible=True)).to_have_count(0)  # hidden: nothing dead to click
+    expect(page.locator(".jupyter-widgets-disconnected").filter(visible=True)).to_have_count(0)  # no broken chains
+
     text_cell = page.locator(".jp-Notebook .jp-CodeCell").filter(has_text="text_panel.mode.model.value")
     text_cell.locator(".jp-InputPrompt").click()
     menu(page, "Kernel", "Restart Kernel and Run up to Selected Cell…").click()

@@ -2,7 +2,7 @@
 
 ipywidgets shows a control's `tooltip` on its label, and the text "null" when there is none; `labelled`
 gives a control its label, the width the label needs and a tooltip that says what the value does, and
-`fill_tooltips` gives every other labelled control its label as tooltip.
+`fill_tooltips` gives every other labelled control an empty one: no hover text rather than its label again.
 
     width = AutoInt("Width", "pixels, a multiple of 8; empty: the model's own size")
     width.value            # None (auto) until a number is typed
@@ -32,11 +32,12 @@ def labelled(control: Control, label: str, tooltip: str, width: str | None = Non
 
 
 def fill_tooltips(root: w.Widget) -> None:
-    """Give every labelled control under `root` that has no tooltip its label as tooltip (not the text "null")."""
+    """Give every labelled control under `root` that has no tooltip an empty one: no hover text, rather than "null"
+    or its label repeated."""
     for child in getattr(root, "children", ()):
         fill_tooltips(child)
     if isinstance(root, DescriptionWidget) and root.description and root.tooltip is None:
-        root.tooltip = root.description
+        root.tooltip = ""
 
 
 class AutoInt(w.HBox):
