@@ -2,7 +2,8 @@
 
 Every long operation (download, load, generate, train, encode) takes ``on_event`` and calls it with
 the events below; each event names its `operation` ("download", "train", "video"...). `TqdmReporter`
-renders them in terminals and papermill; the widgets render the same events in JupyterLab. `Eta`
+renders them as bars where it runs: text bars in a terminal, widget bars in JupyterLab, one line per finished
+bar in papermill; the panels render the same events in their own widgets. `Eta`
 is the one estimate of the time left, for engines and panels alike; `Stages` reports work done in
 named stages (a video's keyframes, motion, encode) with it.
 
