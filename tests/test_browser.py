@@ -310,15 +310,16 @@ def search_while_another_button_works(
 
 
 def delete_leaves_no_ghosts(browser: Locator, previewer: Locator, repo_id: str) -> None:
-    """Deleting a loaded model moves its card back to Available, and the previewer no longer offers it."""
+    """Deleting a loaded model moves its card back to Available (added by id: "not downloaded"), and the previewer
+    no longer offers it."""
     gpt2 = card(browser, repo_id)
     button(gpt2, "Delete").click()
     button(gpt2, "Confirm delete").click()
     expect(gpt2.get_by_text(re.compile(r"Deleted, .* freed\."))).to_be_visible()
     expect(card(browser.locator(".ck-yours"), repo_id)).to_have_count(0)
     badges = card(browser.locator(".ck-available"), repo_id).locator(".ck-badge")
-    expect(badges.filter(has_text=exactly("available"))).to_be_visible()
-    expect(badges.filter(has_text=re.compile("loaded|downloaded"))).to_have_count(0)
+    expect(badges.filter(has_text=exactly("not downloaded"))).to_be_visible()
+    expect(badges.filter(has_text=re.compile(r"^\s*(loaded|downloaded)\s*$"))).to_have_count(0)
     expect(field(previewer, "Model").locator("option", has_text=repo_id)).to_have_count(0)
 
 
