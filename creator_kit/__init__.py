@@ -34,6 +34,7 @@ from creator_kit.core.errors import (
     WrongTaskError,
 )
 from creator_kit.core.events import Done, Eta, Event, EventCallback, Log, Metric, Preview, Progress, TqdmReporter
+from creator_kit.core.words import counted, with_article
 from creator_kit.engines import text_params
 from creator_kit.engines.text_params import GenerationParams
 from creator_kit.library.cache import InstalledModel, VerifyReport
@@ -143,6 +144,7 @@ __all__ = [
     "companions",
     "compare",
     "configure",
+    "counted",
     "files",
     "generate",
     "get_settings",
@@ -165,4 +167,5 @@ __all__ = [
     "train",
     "validate",
     "video",
+    "with_article",
 ]

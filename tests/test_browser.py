@@ -51,12 +51,14 @@ from lab_page import (
     switch_theme,
     truncated,
     wait_for_cells,
+    wait_for_idle_kernel,
 )
 from papermill.iorw import load_notebook_node
 from papermill.parameterize import parameterize_notebook
 from playwright.sync_api import Locator, Page, expect, sync_playwright
 
 from creator_kit import ModelStore
+from widgets.shared.style import RERUN
 
 REPO = Path(__file__).parent.parent
 QUICKSTART = REPO / "notebooks" / "00_quickstart.ipynb"
@@ -308,15 +310,16 @@ def search_while_another_button_works(
 
 
 def delete_leaves_no_ghosts(browser: Locator, previewer: Locator, repo_id: str) -> None:
-    """Deleting a loaded model moves its card back to Available, and the previewer no longer offers it."""
+    """Deleting a loaded model moves its card back to Available (added by id: "not downloaded"), and the previewer
+    no longer offers it."""
     gpt2 = card(browser, repo_id)
     button(gpt2, "Delete").click()
     button(gpt2, "Confirm delete").click()
     expect(gpt2.get_by_text(re.compile(r"Deleted, .* freed\."))).to_be_visible()
     expect(card(browser.locator(".ck-yours"), repo_id)).to_have_count(0)
     badges = card(browser.locator(".ck-available"), repo_id).locator(".ck-badge")
-    expect(badges.filter(has_text=exactly("available"))).to_be_visible()
-    expect(badges.filter(has_text=re.compile("loaded|downloaded"))).to_have_count(0)
+    expect(badges.filter(has_text=exactly("not downloaded"))).to_be_visible()
+    expect(badges.filter(has_text=re.compile(r"^\s*(loaded|downloaded)\s*$"))).to_have_count(0)
     expect(field(previewer, "Model").locator("option", has_text=repo_id)).to_have_count(0)
 
 
@@ -356,8 +359,25 @@ def export_and_read_offline(page: Page, notebook: Path, folder: Path) -> dict:
 
 
 def results_after_a_kernel_restart(page: Page) -> None:
-    """Restart the kernel and run the notebook down to the text panel: its saved outputs are listed, and Open
-    shows one."""
+    """Restart the kernel: every panel is replaced by its snapshot under the line that says to run the cell again,
+    and no control of a dead panel can be clicked. Then run the notebook down to the text panel: its saved outputs
+    are listed, and Open shows one."""
+    menu(page, "Kernel", "Restart Kernel…").click()
+    page.locator(".jp-Dialog-button", has_text=exactly("Restart")).click()
+    wait_for_idle_kernel(page)
+    dead = page.locator(".jp-OutputArea-child").filter(has=page.locator(".ck-panel.jupyter-widgets-disconnected"))
+    expect(dead).to_have_count(len(PANELS), timeout=WAIT_MS)
+    rerun = page.locator(".jp-OutputArea-child:has(.ck-panel) + .jp-OutputArea-child .ck-rerun")
+    expect(rerun).to_have_count(len(PANELS))
+    for line in rerun.all():
+        expect(line).to_be_visible()
+        expect(line).to_have_text(RERUN)
+    for name in PANELS:
+        expect(page.locator(".jp-OutputArea-output").filter(has=page.locator(PANELS[name]))).to_be_hidden()
+    controls = page.locator(".ck-panel").locator(".widget-button, input, select, textarea")
+    expect(controls.filter(visible=True)).to_have_count(0)  # hidden: nothing dead to click
+    expect(page.locator(".jupyter-widgets-disconnected").filter(visible=True)).to_have_count(0)  # no broken chains
+
     text_cell = page.locator(".jp-Notebook .jp-CodeCell").filter(has_text="text_panel.mode.model.value")
     text_cell.locator(".jp-InputPrompt").click()
     menu(page, "Kernel", "Restart Kernel and Run up to Selected Cell…").click()

@@ -159,3 +159,36 @@ def test_a_model_added_by_id_learns_its_task_once_downloaded_and_can_be_used(bro
 
     assert card.task == "text-generation" and "text-generation" in card.title.value
     assert browser.previewer.mode.model.value == TINY_GPT2 and "selected" in browser.notice.value
+
+
+def test_add_says_where_the_card_is_and_shows_it_past_the_filters(browser, hub):
+    browser.downloaded_filter.value = browser.fit_filter.value = True  # both hide a model never downloaded
+    card = browser.add(BIG)
+
+    assert BIG in section(browser, "available") and card.status == "not downloaded"
+    assert ">not downloaded<" in card.badge.value and "available" not in card.badge.value
+    said = browser.notice.value
+    assert f"Added {BIG} under Available" in said and "Downloaded only, Fits this machine" in said, said
+    assert browser.add(BIG) is card and "listed already, under Available" in browser.notice.value
+
+    browser.fit_filter.value = False  # the user's filters rule again
+    assert BIG not in section(browser, "available") and browser.hiding_filters(card) == ["Downloaded only"]
+
+
+def test_verify_says_which_checksums_a_model_made_here_matches(browser, hub):
+    downloaded = browser.store.download(TINY_GPT2)
+    made = browser.store.register_local("mine", downloaded.path, task="text-generation")
+    browser.refresh()
+    for repo_id, checked in ((TINY_GPT2, "their published checksums"), (made.repo_id, "the checksums recorded")):
+        card = browser.cards[repo_id]
+        card.verify_button.click()
+        assert f"files match {checked}" in card.message.value, card.message.value
+    assert "published" not in browser.cards[made.repo_id].message.value
+
+
+def test_a_model_of_another_task_is_named_with_its_article(browser, hub):
+    browser.store.download(TINY_SD)
+    browser.refresh()
+    browser.previewer = GenerationPreviewer("text", store=browser.store)
+    browser.cards[TINY_SD].use_button.click()
+    assert f"{TINY_SD} is a text-to-image model" in browser.notice.value

@@ -21,7 +21,7 @@ from PIL import Image
 from creator_kit import ModelStore, TrainingConfig
 from creator_kit.core.events import Metric
 from widgets import GenerationPreviewer, ModelBrowser, TrainingMonitor
-from widgets.model_card import INSTALLED
+from widgets.model_card import INSTALLED, NOT_INSTALLED
 from widgets.shared.fields import AutoInt
 from widgets.shared.snapshot import render
 from widgets.shared.style import CSS, TONES
@@ -112,18 +112,19 @@ def test_colours_come_only_from_jupyterlab_variables():
             assert not found, (
                 f"{path.name} sets a colour itself ({found[0]}): use the classes of widgets/shared/style.py"
             )
-    assert set(INSTALLED) | {"available", "downloading", "incomplete", "unsafe weights"} <= set(TONES)
+    assert set(INSTALLED) | set(NOT_INSTALLED) | {"downloading", "incomplete"} <= set(TONES)
 
 
-def test_labelled_controls_show_their_whole_label_and_a_real_tooltip(empty_store):
+def test_labelled_controls_show_their_whole_label_and_no_tooltip_that_repeats_it(empty_store):
     panels = [GenerationPreviewer(mode, store=empty_store) for mode in ("text", "image", "video")]
     panels.append(TrainingMonitor(TrainingConfig(model="tiny/gpt2", data="x.txt"), store=empty_store))
     panels.append(ModelBrowser(empty_store))
     try:
         for widget in (child for root in panels for child in walk(root)):
             if getattr(widget, "description", "") and hasattr(widget, "tooltip") and not hasattr(widget, "icon"):
-                assert widget.tooltip is not None, f"{type(widget).__name__} {widget.description!r} shows 'null'"
-                assert widget.tooltip.lower() != widget.description.lower(), f"{widget.description!r} repeated"
+                name = f"{type(widget).__name__} {widget.description!r}"
+                assert widget.tooltip is not None, f"{name} has no tooltip: ipywidgets shows 'null'"
+                assert widget.tooltip.lower() != widget.description.lower(), f"{name}: its tooltip repeats its label"
         text = panels[0].mode.params
         assert text["repetition_penalty"].style.description_width and text["top_k"].tooltip != "top k"
         image = panels[1].mode

@@ -31,9 +31,10 @@ from creator_kit import (
     human_size,
     runtime,
     validate,
+    with_article,
 )
 from widgets.generation_previewer import GenerationPreviewer
-from widgets.model_card import INSTALLED, LOCAL_PREFIX, ModelCard
+from widgets.model_card import INSTALLED, LOCAL_PREFIX, NOT_INSTALLED, ModelCard
 from widgets.shared.background import BackgroundRun
 from widgets.shared.fields import fill_tooltips
 from widgets.shared.fits import assess_in_background
@@ -61,29 +62,37 @@ class ModelBrowser(Snapshot, BackgroundRun, w.VBox):
         self._search_cancel = threading.Event()
         self.usage = w.HTML()
         self.refresh_button = w.Button(description="Refresh", icon="refresh", tooltip="re-read the models folder")
-        self.task_filter = w.Dropdown(description="Task", options=[("all", ""), *((t, t) for t in TASKS)])
-        self.text_filter = w.Text(description="Filter", placeholder="name or words")
-        self.downloaded_filter = w.Checkbox(
-            False, description="downloaded only", indent=False, layout={"width": "auto"}
+        self.task_filter = w.Dropdown(
+            description="Task", options=[("All", ""), *((t, t) for t in TASKS)], tooltip="show one task's models"
         )
+        self.text_filter = w.Text(
+            description="Filter", placeholder="name or words", tooltip="words in a model's name or description"
+        )
+        self.downloaded_filter = w.Checkbox(
+            False, description="Downloaded only", indent=False, layout={"width": "auto"},
+            tooltip="only the models in your store",
+        )  # fmt: skip
         self.fit_filter = w.Checkbox(
-            False, description="fits this machine", indent=False, layout={"width": "auto"},
+            False, description="Fits this machine", indent=False, layout={"width": "auto"},
             tooltip="only the models whose weights fit in this machine's free memory",
         )  # fmt: skip
         self._assessing: threading.Thread | None = None
-        self.query = w.Text(description="Hub search", placeholder="e.g. tiny stable diffusion")
+        self.query = w.Text(
+            description="Hub search", placeholder="e.g. tiny stable diffusion", tooltip="words to look for on the Hub"
+        )
         self.search_button = w.Button(description="Search", icon="search")
         self.cancel_search_button = w.Button(description="Cancel", icon="times", layout={"display": "none"})
-        self.repo_id = w.Text(description="Repo id", placeholder="namespace/name")
-        self.add_button = w.Button(description="Add", icon="plus")
+        self.repo_id = w.Text(
+            description="Repo id", placeholder="namespace/name", tooltip="any model on the Hub, by its repo id"
+        )
+        self.add_button = w.Button(description="Add", icon="plus", tooltip="add a card for it under Available")
+        self.added: str | None = None  # the card added last: shown whatever the filters, until they change
         self.notice = w.HTML()
         self.available = card_grid().add_class("ck-available")
         self.headings = {task: grid_heading(f"<b>{task or 'other'}</b>") for task in (*TASKS, None)}  # by task
         self.yours = card_grid().add_class("ck-yours")
-        self.task_filter.observe(lambda _: self.render(), "value")
-        self.text_filter.observe(lambda _: self.render(), "value")
-        self.downloaded_filter.observe(lambda _: self.render(), "value")
-        self.fit_filter.observe(lambda _: self.render(), "value")
+        for control in (self.task_filter, self.text_filter, self.downloaded_filter, self.fit_filter):
+            control.observe(lambda _: self._filters_changed(), "value")
         self.refresh_button.on_click(lambda _: self.store.refresh())
         self.search_button.on_click(lambda _: self.search())
         self.cancel_search_button.on_click(lambda _: self.cancel_search())
@@ -140,33 +149,34 @@ class ModelBrowser(Snapshot, BackgroundRun, w.VBox):
             if repo_id.startswith(LOCAL_PREFIX):
                 del self.cards[repo_id]  # made on this machine, so it cannot be downloaded: it is gone
             elif card.status != "unsafe weights":
-                card.set_status("available")
+                card.set_status(card.not_installed)
                 card.details.value = f"<small>{html.escape(card.source_details)}</small>"
         self.render()
         self._assess_fits()
 
     def render(self) -> None:
-        """Place the cards in their section (Available grouped by task), filtered by task and text."""
-        words = self.text_filter.value.lower().split()
-
-        def shown(card: ModelCard) -> bool:
-            haystack = f"{card.repo_id} {card.about.value}".lower()
-            return (
-                self.task_filter.value in ("", card.task)
-                and all(word in haystack for word in words)
-                and (card.status in INSTALLED or not self.downloaded_filter.value)
-                and (card.fit_verdict in ("fits", "tight") or not self.fit_filter.value)
-            )
-
-        cards = [card for card in list(self.cards.values()) if shown(card)]
-        self.yours.children = [c for c in cards if c.status not in ("available", "unsafe weights")]
-        available = [c for c in cards if c.status in ("available", "unsafe weights")]
+        """Place the cards in their section (Available grouped by task), filtered; the card added last shows
+        whatever the filters."""
+        cards = [c for c in list(self.cards.values()) if c.repo_id == self.added or not self.hiding_filters(c)]
+        self.yours.children = [c for c in cards if c.status not in NOT_INSTALLED]
+        available = [c for c in cards if c.status in NOT_INSTALLED]
         self.available.children = [
             item
             for task, heading in self.headings.items()
             if (group := [c for c in available if (c.task if c.task in TASKS else None) == task])
             for item in (heading, *group)
         ]
+
+    def hiding_filters(self, card: ModelCard) -> list[str]:
+        """The labels of the filters that hide `card` (none: it is shown)."""
+        haystack = f"{card.repo_id} {card.about.value}".lower()
+        hidden_by = {
+            self.task_filter: self.task_filter.value not in ("", card.task),
+            self.text_filter: not all(word in haystack for word in self.text_filter.value.lower().split()),
+            self.downloaded_filter: self.downloaded_filter.value and card.status not in INSTALLED,
+            self.fit_filter: self.fit_filter.value and card.fit_verdict not in ("fits", "tight"),
+        }
+        return [control.description for control, hides in hidden_by.items() if hides]
 
     def search(self) -> None:
         """Search the Hub in a worker thread and add the hits to Available (Search button); `wait` waits for it."""
@@ -188,7 +198,8 @@ class ModelBrowser(Snapshot, BackgroundRun, w.VBox):
         return self.search_results
 
     def add(self, repo_id: str) -> ModelCard | None:
-        """Add a card for any Hub repo id (Add button); Download on it fetches the model."""
+        """Add a card for any Hub repo id (Add button), and say where it is; Download on it fetches the model. The
+        card shows even where the filters would hide it, until they change."""
         try:
             validate.repo_id(repo_id)
             if repo_id.startswith(LOCAL_PREFIX) and repo_id not in self.cards:
@@ -199,10 +210,20 @@ class ModelBrowser(Snapshot, BackgroundRun, w.VBox):
         except InvalidInputError as error:
             self._fail(error)
             return None
-        if repo_id not in self.cards:
-            self.cards[repo_id] = self._card(repo_id, None, "size shown after download", "added by id")
+        card = self.cards.get(repo_id)
+        if card is None:
+            card = self.cards[repo_id] = self._card(repo_id, None, "size shown after download", "added by id", True)
+            said = f"Added {repo_id} under Available, with other tasks' models until its task is known: Download it."
+        else:
+            section = "Available" if card.status in NOT_INSTALLED else "Your models"
+            said = f"{repo_id} is listed already, under {section}."
+        self.added = repo_id
         self.refresh()
-        return self.cards[repo_id]
+        hiding = self.hiding_filters(card)
+        if hiding:
+            said += f" Shown although the filters would hide it ({', '.join(hiding)})."
+        self.error, self.message = None, said
+        return card
 
     def use(self, repo_id: str, task: str | None) -> None:
         """Select `repo_id` in the connected previewer ("Use in previewer" button)."""
@@ -212,7 +233,8 @@ class ModelBrowser(Snapshot, BackgroundRun, w.VBox):
             return
         mode = self.previewer.mode
         if task not in mode.tasks:
-            self._fail(WrongTaskError(f"The previewer is in {mode.name} mode; {repo_id} is a {task} model."))
+            kind = with_article(task or "unknown")
+            self._fail(WrongTaskError(f"The previewer is in {mode.name} mode; {repo_id} is {kind} model."))
             return
         mode.refresh_models()
         mode.model.value = repo_id
@@ -276,18 +298,24 @@ class ModelBrowser(Snapshot, BackgroundRun, w.VBox):
         self.render()
 
     def _installed_status(self, repo_id: str) -> str:
-        """The store's status of `repo_id` ("available" once it is gone)."""
+        """The store's status of `repo_id` (its card's status for a model not installed, once it is gone)."""
         try:
             return self.store.get(repo_id).status
         except CreatorKitError:
-            return "available"
+            return self.cards[repo_id].not_installed
 
     def _fail(self, error: Exception, unexpected: bool = False) -> None:
         self.error = error
         self.message = error_message(error, unexpected=unexpected)
 
-    def _card(self, repo_id: str, task: str | None, details: str, description: str) -> ModelCard:
-        return ModelCard(self.store, repo_id, task, details, description, on_use=self.use, on_refresh=self.refresh)
+    def _filters_changed(self) -> None:
+        self.added = None  # the filters the user set now rule
+        self.render()
+
+    def _card(self, repo_id: str, task: str | None, details: str, description: str, added: bool = False) -> ModelCard:
+        return ModelCard(
+            self.store, repo_id, task, details, description, added=added, on_use=self.use, on_refresh=self.refresh
+        )
 
     def _show_working(self) -> None:
         self.search_button.disabled = self.working or self.store.offline

@@ -35,13 +35,17 @@ if TYPE_CHECKING:
     from creator_kit import ModelStore
 
 INSTALLED = ("downloaded", "loaded", "custom", "starter")
+#: A card's status while its model is not installed: in the catalog or found on the Hub, added by repo id (so not
+#: known to exist until it downloads), or refused for its pickle-only weights.
+AVAILABLE, ADDED = "available", "not downloaded"
+NOT_INSTALLED = (AVAILABLE, ADDED, "unsafe weights")
 LOCAL_PREFIX = "local/"  # models made on this machine: they cannot be downloaded
 
 
 class ModelCard(w.VBox):
     """One model: what it is, its status, and the buttons that act on it."""
 
-    status = Unicode("available", help="available, downloading n%, downloaded, loaded, custom, starter, ...")
+    status = Unicode(AVAILABLE, help="available, not downloaded, downloading n%, downloaded, loaded, custom, ...")
     fraction = Float(0.0, help="how much of the download is done, 0 to 1")
 
     def __init__(
@@ -52,13 +56,16 @@ class ModelCard(w.VBox):
         details: str,
         description: str,
         *,
+        added: bool = False,
         on_use: Callable[[str, str | None], None],
         on_refresh: Callable[[], None],
     ) -> None:
         """`on_use(repo_id, task)`: the Use button (the browser opens a previewer); `on_refresh()`: after a download,
-        when the browser must show the store again."""
+        when the browser must show the store again; `added`: a card added by repo id, "not downloaded" rather than
+        "available" until it is."""
         self.store, self.on_use, self.on_refresh = store, on_use, on_refresh
         self.repo_id = repo_id
+        self.not_installed = ADDED if added else AVAILABLE  # its status while the model is not in the store
         self.source_details = details  # what the card says while the model is not installed
         self.title = w.HTML()
         self.set_task(task)
@@ -104,6 +111,7 @@ class ModelCard(w.VBox):
         self.add_class("ck-card")
         fill_tooltips(self)
         w.dlink((self, "fraction"), (self.progress, "value"))
+        self.status = self.not_installed
         self.observe(lambda _: self._show_status(), "status")
         self._show_status()
 
@@ -222,16 +230,17 @@ class ModelCard(w.VBox):
             self._active = False
 
     def verify(self) -> None:
-        """Re-hash the files against their published checksums (Verify button)."""
+        """Re-hash the files against their checksums, the Hub's or those recorded when the model was saved here
+        (Verify button)."""
         try:
             report = self.store.verify(self.repo_id)
         except CreatorKitError as error:
             self._say(error_message(error), error=True)
             return
         if report.ok:
-            self._say(f"{report.checked_files} files match their published checksums.")
+            self._say(report.summary())
         else:
-            self._say(notebook_terms(f"{'; '.join(report.problems)}. To repair it, {report.repair}."), error=True)
+            self._say(notebook_terms(f"{report.summary()} To repair it, {report.repair}."), error=True)
 
     def delete(self) -> None:
         """First click asks for confirmation; the second deletes the model from the store (Delete button)."""

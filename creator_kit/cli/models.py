@@ -171,8 +171,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
 def cmd_verify(args: argparse.Namespace) -> int:
     report = ModelStore().verify(args.repo_id)
     if not report.ok:
-        raise IntegrityError(f"{report.repo_id}: {'; '.join(report.problems)}. To repair it, {report.repair}.")
-    print(f"{report.repo_id}: {report.checked_files} files match their published checksums.")
+        raise IntegrityError(f"{report.repo_id}: {report.summary()} To repair it, {report.repair}.")
+    print(f"{report.repo_id}: {report.summary()}")
     return 0
 
 

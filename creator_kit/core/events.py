@@ -2,7 +2,8 @@
 
 Every long operation (download, load, generate, train, encode) takes ``on_event`` and calls it with
 the events below; each event names its `operation` ("download", "train", "video"...). `TqdmReporter`
-renders them in terminals and papermill; the widgets render the same events in JupyterLab. `Eta`
+renders them as bars where it runs: text bars in a terminal, widget bars in JupyterLab, one line per finished
+bar in papermill; the panels render the same events in their own widgets. `Eta`
 is the one estimate of the time left, for engines and panels alike; `Stages` reports work done in
 named stages (a video's keyframes, motion, encode) with it.
 
@@ -12,15 +13,17 @@ named stages (a video's keyframes, motion, encode) with it.
 
 from __future__ import annotations
 
+import os
+import sys
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TextIO
 
 from tqdm import tqdm
 
-from creator_kit.core.errors import CancelledError
+from creator_kit.core.errors import CancelledError, InvalidInputError
 
 
 @dataclass(frozen=True)
@@ -111,15 +114,105 @@ class Eta:
         return max(0.0, (total - done) / self.rate)
 
 
+#: Where progress shows: a terminal (tqdm's text bars), a notebook whose frontend draws widgets (tqdm's notebook
+#: bars), or a kernel with no such frontend (papermill, nbval, nbconvert: one plain line per finished bar).
+TERMINAL, NOTEBOOK, LINES = "terminal", "notebook", "lines"
+#: The unit of work that has no name a person would use (`Stages`' overall progress): shown as a percentage.
+WORK = "work"
+#: Metric values a bar shows already (its elapsed and remaining time): left out of its text.
+_SHOWN_BY_BAR = frozenset({"elapsed_s", "eta_s"})
+
+
+def progress_mode() -> str:
+    """How progress shows in this process: TERMINAL outside a Jupyter kernel; in a kernel, NOTEBOOK when a Jupyter
+    server started it (JupyterLab, Notebook: a frontend that draws widgets), else LINES (papermill, nbval and
+    nbconvert start their kernels themselves, and keep only text). IPython is looked up, never imported."""
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython is not None else None
+    if shell is None or "IPKernelApp" not in shell.config:
+        return TERMINAL
+    return NOTEBOOK if os.environ.get("JPY_SESSION_NAME") else LINES  # jupyter_server sets it for its kernels
+
+
+def metric_text(values: dict[str, float]) -> str:
+    """Metric values in words, for a bar: ``{"train_loss": 2.3141, "tokens_per_s": 1234.5, "eta_s": 3}`` is
+    ``"train loss 2.31 · tokens/s 1,234"`` (the times a bar shows already are left out)."""
+    return " · ".join(
+        f"{name.removesuffix('_per_s').replace('_', ' ')}{'/s' if name.endswith('_per_s') else ''} {_number(value)}"
+        for name, value in values.items()
+        if name not in _SHOWN_BY_BAR
+    )
+
+
+def _number(value: float) -> str:
+    if abs(value) >= 100:
+        return f"{value:,.0f}"
+    return f"{value:.3g}" if value == 0 or abs(value) >= 0.01 else f"{value:.1e}"
+
+
+class LineBar:
+    """A bar that writes one line once its work is done (or when it closes short of it), and nothing before:
+    progress for a log that keeps every byte (papermill's output notebook, nbval). It has the part of tqdm's
+    interface that `TqdmReporter` uses."""
+
+    def __init__(self, total: float | None, desc: str, unit: str, file: TextIO | None = None, **_: Any) -> None:
+        self.total, self.desc, self.unit, self.file = total, desc, unit, file
+        self.n: float = 0
+        self.postfix = ""
+        self._started = time.monotonic()
+        self._written = False
+
+    def update(self, n: float = 1) -> None:
+        self.n += n
+        if self.total is not None and self.n >= self.total:
+            self._write()
+
+    def set_postfix_str(self, text: str, refresh: bool = True) -> None:
+        self.postfix = text
+
+    def close(self) -> None:
+        self._write()
+
+    def _write(self) -> None:
+        if self._written:
+            return
+        self._written = True
+        finished = self.total is not None and self.n >= self.total
+        if self.unit == WORK:
+            done = "done" if finished else f"stopped at {self.n / self.total:.0%}" if self.total else "stopped"
+        else:
+            done = _amount(self.n, self.unit) + ("" if finished else f" of {_amount(self.total, self.unit)}")
+        line = f"{self.desc}: {done} {'in' if finished else 'after'} {time.monotonic() - self._started:.1f} s"
+        print(line + (f" · {self.postfix}" if self.postfix else ""), file=self.file or sys.stdout, flush=True)
+
+
+def _amount(count: float | None, unit: str) -> str:
+    """`count` `unit`s in words: "1.2 MB", "4 frames", "1 step"."""
+    if count is None:
+        return "?"
+    if unit == "B":
+        prefixes = ["", "K", "M", "G"]
+        while count >= 1024 and len(prefixes) > 1:
+            count /= 1024
+            prefixes.pop(0)
+        return f"{count:.3g} {prefixes[0]}B"
+    return f"{count:g} {unit}{'' if count == 1 else 's'}"
+
+
 class TqdmReporter:
-    """Renders events with tqdm: one bar per (operation, stage), logs above the bars, metrics as postfix.
+    """Renders events as progress bars, one per (operation, stage); logs as lines above them, metrics in words
+    after them. The bars are those of where it runs (`progress_mode`, or `mode`): tqdm's text bars in a terminal,
+    its widget bars in JupyterLab, one line per finished bar in papermill and nbval (no carriage returns).
 
     An operation's bars close on its Done event; used as a context manager, every bar closes at the end,
     whatever happened.
     """
 
-    def __init__(self, **tqdm_kwargs: Any) -> None:
-        self._bars: dict[tuple[str, str | None], tqdm] = {}
+    def __init__(self, mode: str | None = None, **tqdm_kwargs: Any) -> None:
+        self.mode = mode or progress_mode()
+        if self.mode not in (TERMINAL, NOTEBOOK, LINES):
+            raise InvalidInputError(f"mode must be {TERMINAL!r}, {NOTEBOOK!r} or {LINES!r}, not {self.mode!r}.")
+        self._bars: dict[tuple[str, str | None], Any] = {}
         self._tqdm_kwargs = tqdm_kwargs
 
     def __call__(self, event: Event) -> None:
@@ -128,9 +221,9 @@ class TqdmReporter:
         elif isinstance(event, Metric):
             bar = self._latest_bar(event.operation)
             if bar is not None:
-                bar.set_postfix({k: f"{v:.4g}" for k, v in event.values.items()}, refresh=False)
+                bar.set_postfix_str(metric_text(event.values), refresh=False)
         elif isinstance(event, Log):
-            tqdm.write(f"[{event.operation}] {event.message}", file=self._tqdm_kwargs.get("file"))
+            self._log(f"[{event.operation}] {event.message}")
         elif isinstance(event, Done):
             self.close(event.operation)
 
@@ -140,25 +233,39 @@ class TqdmReporter:
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
+    def _log(self, message: str) -> None:
+        if self.mode == TERMINAL:
+            tqdm.write(message, file=self._tqdm_kwargs.get("file"))  # above the bars, which are drawn again
+        else:
+            print(message, file=self._tqdm_kwargs.get("file") or sys.stdout, flush=True)
+
     def _update(self, event: Progress) -> None:
         key = (event.operation, event.stage)
         bar = self._bars.get(key)
         if bar is None:
-            is_bytes = event.unit == "B"
-            bar = tqdm(
-                total=event.total,
-                desc=event.stage or event.operation,
-                unit=event.unit,
-                unit_scale=is_bytes,
-                unit_divisor=1024 if is_bytes else 1000,
-                **self._tqdm_kwargs,
-            )
-            self._bars[key] = bar
+            bar = self._bars[key] = self._new_bar(event)
         if event.total is not None and bar.total != event.total:
             bar.total = event.total
+            if self.mode == NOTEBOOK:
+                bar.container.children[1].max = event.total  # the widget's own maximum
         bar.update(event.completed - bar.n)
 
-    def _latest_bar(self, operation: str) -> tqdm | None:
+    def _new_bar(self, event: Progress) -> Any:
+        desc, unit = event.stage or event.operation, event.unit
+        if self.mode == LINES:
+            return LineBar(event.total, desc, unit, file=self._tqdm_kwargs.get("file"))
+        if self.mode == NOTEBOOK:
+            from tqdm.notebook import tqdm as bars  # ipywidgets, which a kernel with a widget frontend has
+        else:
+            bars = tqdm
+        is_bytes = unit == "B"
+        shape = (
+            {"bar_format": "{desc}: {percentage:3.0f}%|{bar}| [{elapsed}<{remaining}{postfix}]"} if unit == WORK else {}
+        )
+        options = {"unit": unit, "unit_scale": is_bytes, "unit_divisor": 1024 if is_bytes else 1000, **shape}
+        return bars(total=event.total, desc=desc, **options, **self._tqdm_kwargs)
+
+    def _latest_bar(self, operation: str) -> Any:
         bars = [bar for (bar_operation, _), bar in self._bars.items() if bar_operation == operation]
         return bars[-1] if bars else None
 
@@ -213,6 +320,7 @@ class Stages:
         self._finish()
         self._stage, self._stage_start, self._completed = stage, time.perf_counter(), 0
         emit(self.on_event, Log(self.operation, f"{stage}: {message}"))
+        self._overall_progress()  # the whole's bar first: it shows above the stages' bars
         self._stage_progress()
 
     def advance(self, items: int = 1) -> None:
@@ -221,7 +329,7 @@ class Stages:
         self.done += items * self.plan[self._stage][2]
         self.updates += 1
         self._stage_progress()
-        emit(self.on_event, Progress(self.operation, round(self.done, 2), round(self.total, 2), unit="work"))
+        self._overall_progress()
         eta = self._eta.update(self.done, self.total)
         if eta is not None:
             elapsed = time.perf_counter() - self.start_time
@@ -241,6 +349,9 @@ class Stages:
         """Close the current stage; returns the seconds each stage took."""
         self._finish()
         return self.seconds
+
+    def _overall_progress(self) -> None:
+        emit(self.on_event, Progress(self.operation, round(self.done, 2), round(self.total, 2), unit=WORK))
 
     def _stage_progress(self) -> None:
         items, unit, _ = self.plan[self._stage]

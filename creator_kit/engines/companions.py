@@ -27,6 +27,7 @@ from creator_kit.core import files, validate
 from creator_kit.core.errors import InvalidInputError, ModelNotInstalledError, WrongTaskError
 from creator_kit.core.events import EventCallback
 from creator_kit.core.quiet import quiet
+from creator_kit.core.words import with_article
 from creator_kit.engines import runtime
 from creator_kit.library.catalog import AUTOENCODER, catalog_entries, catalog_entry
 from creator_kit.library.devices import DTYPES
@@ -136,7 +137,7 @@ def choose(decoder: str, pipeline: Any, store: ModelStore | None = None) -> Comp
     companion = describe(model) if model.task == AUTOENCODER else None
     if companion is None:
         raise WrongTaskError(
-            f"{decoder} is a {model.task or 'unknown'} model, not a tiny autoencoder (AutoencoderTiny)."
+            f"{decoder} is {with_article(model.task or 'unknown')} model, not a tiny autoencoder (AutoencoderTiny)."
         )
     reason = misfit(companion, pipeline)
     if reason is not None:

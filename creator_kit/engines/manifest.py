@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from creator_kit.core import files, readers
 from creator_kit.core.config import get_settings
 from creator_kit.core.errors import InvalidInputError, NotFoundError, OutputExistsError
+from creator_kit.core.words import with_article
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -241,7 +242,9 @@ def of_kind(source: Manifest | str | Path, kind: str) -> Manifest:
     """`source` (a manifest, or an output carrying one) as a manifest of `kind`, else InvalidInputError."""
     record = source if isinstance(source, Manifest) else read(source)
     if record.kind != kind:
-        raise InvalidInputError(f"This is a {record.kind} manifest; {kind}.replay runs {kind} manifests only.")
+        raise InvalidInputError(
+            f"This is {with_article(record.kind)} manifest; {kind}.replay runs {kind} manifests only."
+        )
     return record
 
 

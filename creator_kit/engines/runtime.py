@@ -29,6 +29,7 @@ import psutil
 from creator_kit.core.config import get_settings
 from creator_kit.core.errors import CreatorKitError, InvalidInputError, UnsafeWeightsError, WrongTaskError
 from creator_kit.core.events import Done, EventCallback, Log, emit
+from creator_kit.core.words import with_article
 from creator_kit.library import sizing
 from creator_kit.library.catalog import catalog_entries
 from creator_kit.library.devices import select_device, torch_dtype
@@ -149,7 +150,7 @@ class Runtime:
         installed = store.get(repo_id)
         if installed.task is not None and installed.task != task:
             raise WrongTaskError(
-                f"{repo_id} is a {installed.task} model; {task} needs a {task} model. "
+                f"{repo_id} is {with_article(installed.task)} model; {task} needs {with_article(task)} model. "
                 f"See `creator-kit models catalog --task {task}`."
             )
         if quantize is not None and quantize not in QUANTIZATIONS:

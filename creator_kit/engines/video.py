@@ -30,6 +30,7 @@ import numpy as np
 from creator_kit.core import files, validate
 from creator_kit.core.errors import CancelledError, InvalidInputError, WrongTaskError
 from creator_kit.core.events import Done, EventCallback, Preview, Stages, emit
+from creator_kit.core.words import with_article
 from creator_kit.engines import companions, frames, image, runtime, storyboard
 from creator_kit.engines import manifest as manifests
 from creator_kit.engines.storyboard import MAX_SCENES
@@ -307,7 +308,9 @@ def generate(
     task = model.task if isinstance(model, runtime.LoadedModel) else ModelStore().get(model).task
     if task not in (TASK, image.TASK):
         name = getattr(model, "repo_id", model)
-        raise WrongTaskError(f"{name} is a {task} model; a video needs a text-to-video or text-to-image model.")
+        raise WrongTaskError(
+            f"{name} is {with_article(task)} model; a video needs a text-to-video or text-to-image model."
+        )
     native = task == TASK
     if native and text_model is not None:
         raise InvalidInputError("A text-to-video model renders the prompt itself: leave text_model out.")

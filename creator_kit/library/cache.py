@@ -32,6 +32,7 @@ from typing import Any
 
 from creator_kit.core import files, readers, validate
 from creator_kit.core.errors import CreatorKitError, IntegrityError
+from creator_kit.core.words import counted
 from creator_kit.library import hub
 from creator_kit.library.catalog import catalog_entry
 from creator_kit.library.hub import RemoteFile
@@ -106,16 +107,23 @@ class InstalledModel:
 
 @dataclass
 class VerifyReport:
-    """The result of checking installed files against their published checksums."""
+    """The result of checking installed files against their checksums (the Hub's, or those recorded when saved)."""
 
     repo_id: str
     checked_files: int
     problems: list[str]
     repair: str = ""  # what repairs a damaged model (the store fills it in)
+    source: str = "hub"  # hub | custom | starter: where the checksums come from
 
     @property
     def ok(self) -> bool:
         return not self.problems
+
+    def summary(self) -> str:
+        """What was checked, in a sentence ("5 files match their published checksums."), or the problems found."""
+        against = "their published checksums" if self.source == "hub" else "the checksums recorded when it was saved"
+        files = counted(self.checked_files, "file") + (" matches" if self.checked_files == 1 else " match")
+        return f"{'; '.join(self.problems)}." if self.problems else f"{files} {against}."
 
     def to_dict(self) -> dict[str, Any]:
         return dict(asdict(self), ok=self.ok)
@@ -276,7 +284,7 @@ def verify(repo_dir: Path, *, changed_only: bool = False) -> VerifyReport:
         # A read-only store still loads: its changed files are then hashed again next time.
         with contextlib.suppress(OSError, CreatorKitError):
             write_record(repo_dir, replace(record, files=checked))
-    return VerifyReport(record.repo_id, checked_files=len(expected), problems=problems)
+    return VerifyReport(record.repo_id, checked_files=len(expected), problems=problems, source=record.source)
 
 
 def discard_damaged(repo_dir: Path, remote: Iterable[RemoteFile]) -> list[RemoteFile]:

@@ -208,17 +208,18 @@ def _install(store: ModelStore, starter: Starter, on_event: EventCallback | None
 
 
 class SetupBars:
-    """Shows building starter models as one tqdm bar per model built, on stdout, and nothing else: the view of a
-    notebook's set-up cell and of `make demo`. Give it as `on_event` to `choose_models` or `build_starters`; as a
-    context manager, every bar closes at the end, whatever happened.
+    """Shows building starter models as one progress bar per model built, and nothing else: the view of a notebook's
+    set-up cell and of `make demo`. The bars are `TqdmReporter`'s (`mode`: where it runs): text bars on stdout in a
+    terminal, widget bars in JupyterLab, one line per model in papermill and nbval. Give it as `on_event` to
+    `choose_models` or `build_starters`; as a context manager, every bar closes at the end, whatever happened.
 
         with SetupBars() as bars:
             models = choose_models(["text-generation", "text-to-image"], on_event=bars)
     """
 
-    def __init__(self, file: TextIO | None = None) -> None:
+    def __init__(self, file: TextIO | None = None, *, mode: str | None = None) -> None:
         # Two redraws a second at most: a saved notebook keeps every redraw of a cell's output.
-        self._reporter = TqdmReporter(file=file or sys.stdout, mininterval=0.5)
+        self._reporter = TqdmReporter(mode, file=file or sys.stdout, mininterval=0.5)
 
     def __call__(self, event: Event) -> None:
         if event.operation == BUILD:

@@ -19,6 +19,7 @@ from creator_kit.core.errors import (
 )
 from creator_kit.core.events import Done, EventCallback, Log, emit
 from creator_kit.core.quiet import quiet
+from creator_kit.core.words import with_article
 from creator_kit.engines import manifest as manifests
 from creator_kit.library.cache import InstalledModel
 from creator_kit.library.catalog import TEXT_GENERATION
@@ -83,7 +84,9 @@ def prepare(config: TrainingConfig, *, dataset: Dataset | None = None, store: Mo
     store = store or ModelStore()
     base = store.check_before_load(config.model)  # no remote code, no damaged file: before any training
     if base.task not in (None, TEXT_GENERATION):
-        raise WrongTaskError(f"{config.model} is a {base.task} model; training needs a {TEXT_GENERATION} model.")
+        raise WrongTaskError(
+            f"{config.model} is {with_article(str(base.task))} model; training needs a {TEXT_GENERATION} model."
+        )
     if dataset is None and config.data is None:
         raise InvalidInputError("No training data: set data (a file or folder) or pass a Dataset.")
     run_dir = config.run_dir

@@ -6,7 +6,8 @@ models either. So a panel displays itself as two outputs: the live widget, then 
 its current state (the controls' values, messages, pictures, plots) that follows the panel through its
 display id: after every cell (IPython's post_execute, so papermill and nbclient record the final state)
 and every SNAPSHOT_INTERVAL_S while it changes (clicks in JupyterLab). While the live panel renders,
-a rule of the stylesheet hides the snapshot after it; anywhere else the snapshot is what the reader sees.
+a rule of the stylesheet hides the snapshot after it; anywhere else the snapshot is what the reader sees. After a
+kernel restart the dead panel is hidden and its snapshot shown, headed by the line that says to run the cell again.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from typing import Any
 
 import ipywidgets as w
 
-from widgets.shared.style import CSS
+from widgets.shared.style import CSS, RERUN
 
 SNAPSHOT_INTERVAL_S = 2.0
 
@@ -62,7 +63,7 @@ class Snapshot:
         """The panel's current state as static HTML (styled by the same stylesheet, no scripts)."""
         title = f"{self.snapshot_title}: a snapshot of the panel (it is live in a notebook with its kernel running)"
         body = "".join(render(child) for child in self.children)
-        heading = f"<div class='ck-title'>{html.escape(title)}</div>"
+        heading = f"<div class='ck-title'>{html.escape(title)}</div><div class='ck-rerun'>{html.escape(RERUN)}</div>"
         return f"<div class='ck-snapshot'><style>{CSS}</style>{heading}{body}</div>"
 
 

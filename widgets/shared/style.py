@@ -6,6 +6,11 @@ WCAG AA contrast (4.5:1) on the panel's background in that theme: the darker sha
 the lighter ones (…-color2) on Dark. Panels include the stylesheet once (`stylesheet()`, a hidden HTML
 widget shared by all of them) and mark their parts with `add_class`; the static snapshots (`snapshot.py`)
 carry the same stylesheet, so an exported notebook looks the same.
+
+After a kernel restart a panel's widgets are dead (ipywidgets 8 marks every view whose model lost its comm
+`jupyter-widgets-disconnected`, with a broken-chain icon): the stylesheet then hides the panel and shows its
+snapshot in its place, headed by the line that says to run the cell again (`RERUN`); a panel shown inside
+another widget, with no snapshot after it, stays, unclickable, under that line instead of the icons.
 """
 
 from __future__ import annotations
@@ -16,6 +21,9 @@ import ipywidgets as w
 
 #: Plots are drawn dark on a transparent background; on a dark theme they are inverted (hues kept).
 PLOT_CSS = "[data-jp-theme-light='false'] .ck-plot { filter: invert(1) hue-rotate(180deg); }"
+
+#: What a dead panel says after a kernel restart, above its snapshot (or over the panel shown inside another widget).
+RERUN = "The kernel restarted, so this panel stopped: run this cell again to use it. Below, the panel as it was."
 
 CSS = (
     """
@@ -63,6 +71,21 @@ CSS = (
 .ck-section { font-size: var(--jp-ui-font-size3); font-weight: 600; margin-top: 0.4em; }
 .ck-metric { margin-right: 1.5em; white-space: nowrap; }
 .jp-OutputArea-child:has(.ck-panel) + .jp-OutputArea-child:has(.ck-snapshot) { display: none; }
+.ck-snapshot .ck-rerun { display: none; font-weight: 600; }
+.jp-OutputArea-child:has(.ck-panel.jupyter-widgets-disconnected):has(+ .jp-OutputArea-child .ck-snapshot) {
+  display: none;
+}
+.jp-OutputArea-child:has(.ck-panel.jupyter-widgets-disconnected) + .jp-OutputArea-child:has(.ck-snapshot) {
+  display: flex;
+}
+.jp-OutputArea-child:has(.ck-panel.jupyter-widgets-disconnected) + .jp-OutputArea-child .ck-rerun { display: block; }
+.jp-OutputArea-child:has(.ck-panel.jupyter-widgets-disconnected) + .jp-OutputArea-child .ck-title { display: none; }
+.ck-panel.jupyter-widgets-disconnected { pointer-events: none; }
+.ck-panel.jupyter-widgets-disconnected::before {
+  content: "RERUN_TEXT"; font: 600 var(--jp-ui-font-size1) var(--jp-ui-font-family);
+  color: var(--ck-error); padding: 4px 0;
+}
+.ck-panel .jupyter-widgets-disconnected::before { content: none; }
 .ck-snapshot { padding: 4px 0; font-size: var(--jp-ui-font-size1); }
 .ck-snapshot .ck-row { display: flex; flex-flow: row wrap; gap: 2px 16px; align-items: baseline; }
 .ck-snapshot .ck-column { display: flex; flex-direction: column; gap: 2px; }
@@ -75,11 +98,12 @@ CSS = (
 .ck-snapshot .ck-title { color: var(--ck-muted); font-style: italic; }
 """
     + PLOT_CSS
-)
+).replace("RERUN_TEXT", RERUN)
 
 #: Each status a panel shows, and the tone of its badge.
 TONES = {
     "available": "",
+    "not downloaded": "",
     "downloading": "busy",
     "incomplete": "warn",
     "downloaded": "ok",
