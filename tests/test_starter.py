@@ -68,6 +68,20 @@ def test_the_text_starter_was_trained_and_its_loss_went_down(built):
     assert text_model.metadata["metrics"]["eval_loss"] < losses[0]
 
 
+def test_the_text_starter_writes_until_max_new_tokens_and_streams_piece_by_piece(starters):
+    # Trained on one document per line, it learned the end-of-text token after every sentence and stopped
+    # after 3-14 tokens; and with 128 positions, 100 new tokens fitted only a short prompt.
+    for seed in range(3):
+        written = text.generate("Once upon a time", model="local/starter-text", max_new_tokens=100, seed=seed)
+        assert written.new_tokens >= 60 and written.text.count("\n") >= 2, written.text  # a few lines of prose
+
+    long_prompt = "The lighthouse keeper climbed the stairs every evening and cleaned the big glass lamp. " * 4
+    pieces = text.stream(long_prompt, model="local/starter-text", max_new_tokens=200, seed=0)
+    chunks = list(pieces)
+    assert pieces.result.new_tokens >= 120 and len(chunks) >= 40
+    assert "".join(chunks) == pieces.result.text
+
+
 def test_text_image_and_video_workflows_run_on_the_starters(starters, tmp_path):
     written = text.generate("Once upon a time", model="local/starter-text", max_new_tokens=16, seed=1)
     assert written.new_tokens > 0 and written.text.strip()

@@ -5,8 +5,9 @@
 
 builds into the store (status ``starter``):
 
-- ``local/starter-text``: a 4-layer, 128-wide GPT-2 with a byte-level BPE tokenizer, both trained for a
-  few seconds on `CORPUS`, a few hundred lines of simple English prose shipped with the package.
+- ``local/starter-text``: a 4-layer, 128-wide GPT-2 (1024 tokens of context) with a byte-level BPE tokenizer,
+  both trained for a few seconds on `CORPUS`, a few hundred lines of simple English prose shipped with the
+  package, read as one text: it writes line after line until max_new_tokens.
 - ``local/starter-image``: a Stable Diffusion pipeline with random weights, 64x64 pictures.
 - ``local/starter-video``: a ModelScope-style text-to-video pipeline with random weights, 64x64 frames.
 - ``local/starter-tiny-autoencoder``: a companion of the two, an AutoencoderTiny (TAESD's class) with random weights
@@ -51,11 +52,15 @@ DESCRIPTION = "Starter model for trying the workflow offline: download a real mo
 CORPUS = Path(__file__).parent / "data" / "starter_corpus.txt"
 SEED = 0
 
-#: The text starter: model size, tokenizer vocabulary, and its short training run (seconds on two CPU cores).
-GPT2_SIZE = {"n_layer": 4, "n_embd": 128, "n_head": 4, "vocab_size": 1024}
+#: The text starter: model size, tokenizer vocabulary, context, and its short training run (seconds on two CPU
+#: cores). Its context is GPT-2's own 1024 tokens, so a prompt and hundreds of new tokens fit, as with the real
+#: models it stands in for. The corpus is read as one document: its lines then end with a newline, not the
+#: end-of-text token, which a model trained on one document per line learns to write after each sentence.
+GPT2_SIZE = {"n_layer": 4, "n_embd": 128, "n_head": 4, "vocab_size": 1024, "context": 1024}
 TRAINING = {
-    "block_size": 64,
-    "batch_size": 8,
+    "documents": "file",
+    "block_size": 128,  # with batch_size 4, as many tokens a step as 8 blocks of 64, seen at more positions
+    "batch_size": 4,
     "lr": 3e-3,
     "lr_schedule": "cosine",
     "warmup_steps": 10,

@@ -12,8 +12,9 @@ from pathlib import Path
 from typing import Any
 
 
-def build_tokenizer(folder: Path, texts: Iterable[str], vocab_size: int = 300) -> Any:
-    """A byte-level BPE tokenizer trained on `texts`, saved in `folder` as a GPT-2 fast tokenizer."""
+def build_tokenizer(folder: Path, texts: Iterable[str], vocab_size: int = 300, context: int = 128) -> Any:
+    """A byte-level BPE tokenizer trained on `texts`, saved in `folder` as a GPT-2 fast tokenizer for a model that
+    reads `context` tokens at most."""
     from tokenizers import ByteLevelBPETokenizer
     from transformers import GPT2TokenizerFast
 
@@ -22,7 +23,7 @@ def build_tokenizer(folder: Path, texts: Iterable[str], vocab_size: int = 300) -
         texts, vocab_size=vocab_size, min_frequency=1, special_tokens=["<|endoftext|>"], show_progress=False
     )
     tokenizer = GPT2TokenizerFast(tokenizer_object=bpe, eos_token="<|endoftext|>", bos_token="<|endoftext|>")
-    tokenizer.model_max_length = 128
+    tokenizer.model_max_length = context
     tokenizer.save_pretrained(folder)
     return tokenizer
 
@@ -35,14 +36,16 @@ def build_gpt2(
     n_embd: int = 64,
     n_head: int = 2,
     vocab_size: int = 300,
+    context: int = 128,
     seed: int = 0,
 ) -> Path:
-    """A GPT-2 with random weights and a tokenizer trained on `texts`, saved with safetensors weights."""
+    """A GPT-2 with random weights and a tokenizer trained on `texts`, saved with safetensors weights; it reads
+    `context` tokens at most (prompt and generated tokens together)."""
     import torch
     from transformers import GPT2Config, GPT2LMHeadModel
 
     folder.mkdir(parents=True, exist_ok=True)
-    tokenizer = build_tokenizer(folder, texts, vocab_size=vocab_size)
+    tokenizer = build_tokenizer(folder, texts, vocab_size=vocab_size, context=context)
     torch.manual_seed(seed)
     config = GPT2Config(
         vocab_size=len(tokenizer),
