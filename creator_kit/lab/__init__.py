@@ -18,6 +18,7 @@ import zmq
 from jupyter_core.paths import jupyter_runtime_dir
 
 from creator_kit.core.config import get_settings, project_dir
+from creator_kit.core.errors import InvalidInputError
 
 #: JupyterLab's settings as Creator Kit ships them (overrides.json: the defaults it gives JupyterLab's own settings,
 #: which a user's settings still override): news "Never" (so no toast asks), no update check, no extension manager.
@@ -65,7 +66,11 @@ def command(jupyterlab_options: Sequence[str] = ()) -> list[str]:
 
 
 def start(jupyterlab_options: Sequence[str] = ()) -> None:
-    """Replace this process with JupyterLab (see `command`), its kernels on this project's models and outputs."""
+    """Replace this process with JupyterLab (see `command`), its kernels on this project's models and outputs.
+    InvalidInputError when the first option is a path (what JupyterLab opens) that does not exist."""
+    first = next(iter(jupyterlab_options), "-")
+    if not first.startswith("-") and not Path(first).exists():
+        raise InvalidInputError(f"{first} is not a folder or a file: give one to open, or none for the quickstart.")
     settings = get_settings()  # the kernels use these folders too, wherever their notebooks are
     os.environ["CREATOR_KIT_MODELS_DIR"] = str(settings.models_dir)
     os.environ["CREATOR_KIT_OUTPUTS_DIR"] = str(settings.outputs_dir)
