@@ -10,6 +10,7 @@ def register(subcommands: argparse._SubParsersAction) -> None:
     lab = subcommands.add_parser(
         "lab",
         help="start JupyterLab on the project, open on the quickstart",
+        usage="%(prog)s [JupyterLab options] [NOTEBOOK or FOLDER]",
         description="Start JupyterLab rooted at the project (notebooks/, models/, outputs/), open on "
         "notebooks/00_quickstart.ipynb. Every other option is JupyterLab's own and goes to it as it is, "
         "e.g. --port 9999, --no-browser, --ServerApp.token='' or a notebook to open.",
