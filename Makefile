@@ -5,6 +5,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 TORCH_SPEC ?= torch==2.13.0
+# JupyterLab's own options for `make lab`, e.g. make lab LAB_OPTIONS="--port 9999 --no-browser"
+LAB_OPTIONS ?=
 
 .PHONY: demo lab test bench lint clean
 
@@ -19,7 +21,7 @@ demo: $(STAMP)
 	$(BIN)/python scripts/demo.py
 
 lab: $(STAMP)
-	$(BIN)/creator-kit lab notebooks
+	$(BIN)/creator-kit lab $(LAB_OPTIONS)
 
 test: $(STAMP)
 	$(BIN)/ruff check .

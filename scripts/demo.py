@@ -16,9 +16,11 @@ from pathlib import Path
 os.environ["HF_HUB_OFFLINE"] = "1"  # before huggingface_hub is imported: the libraries stay offline too
 
 import papermill
+from traitlets.config import Config
 
 import creator_kit as ck
 from creator_kit import SetupBars
+from creator_kit.lab import kernel_config
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOK = ROOT / "notebooks" / "00_quickstart.ipynb"
@@ -42,11 +44,16 @@ def main() -> int:
     except papermill.PapermillExecutionError as error:
         print(
             f"demo: the quickstart failed in cell [{error.exec_count}]: {error.ename}: {error.evalue}\n"
-            f"The executed notebook, with the whole error, is {settings.outputs_dir / NOTEBOOK.name}",
+            f"The executed notebook, with the whole error, is {executed_path(settings)}",
             file=sys.stderr,
         )
         return 1
     return 0
+
+
+def executed_path(settings: ck.Settings) -> Path:
+    """Where the executed quickstart goes: outputs/notebooks/, where the README's batch commands write theirs."""
+    return settings.outputs_dir / "notebooks" / NOTEBOOK.name
 
 
 def run_demo(settings: ck.Settings) -> None:
@@ -60,8 +67,8 @@ def run_demo(settings: ck.Settings) -> None:
         print("Starter models: tiny, for trying the workflow; `creator-kit models download <repo id>` gets real ones.")
 
     started = time.time()
-    settings.outputs_dir.mkdir(parents=True, exist_ok=True)
-    executed = settings.outputs_dir / NOTEBOOK.name
+    executed = executed_path(settings)
+    executed.parent.mkdir(parents=True, exist_ok=True)
     parameters = {
         "text_model": models["text-generation"],
         "image_model": models["text-to-image"],
@@ -69,7 +76,10 @@ def run_demo(settings: ck.Settings) -> None:
         "outputs_dir": str(settings.outputs_dir),
         "offline": True,
     }
-    papermill.execute_notebook(NOTEBOOK, executed, parameters=parameters, cwd=NOTEBOOK.parent, kernel_name="python3")
+    local_sockets = Config(kernel_config())  # where it can: no "Kernel is running over TCP without encryption"
+    papermill.execute_notebook(
+        NOTEBOOK, executed, parameters=parameters, cwd=NOTEBOOK.parent, kernel_name="python3", config=local_sockets
+    )
 
     print(f"\nDone in {time.time() - started:.0f} s.\n  executed notebook: {executed}")
     for kind, pattern in OUTPUTS.items():

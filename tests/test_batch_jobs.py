@@ -1,11 +1,13 @@
-"""The notebooks as documented batch jobs: the README's commands from the repository root, typed parameters that
-`papermill --help-notebook` lists, bad values stopped before any model loads, and offline runs on starter models."""
+"""The notebooks as documented batch jobs: the README's commands as written (in a copy of the project), typed
+parameters that `papermill --help-notebook` lists, bad values stopped before any model loads in one line, and
+offline runs on starter models."""
 
 from __future__ import annotations
 
 import ast
 import os
 import shlex
+import shutil
 import subprocess
 import sys
 import time
@@ -14,13 +16,16 @@ from pathlib import Path
 import nbformat
 import papermill
 import pytest
-from conftest import TINY_GPT2
-from test_notebooks import CHECKED, NBVAL, NOTEBOOKS
+from test_notebooks import CHECKED, NBVAL, NOTEBOOKS, REPO
 
+from creator_kit.core.config import PROJECT_MARKER
 from creator_kit.library.store import ModelStore
 
-REPO = NOTEBOOKS.parent
 PAPERMILL = [sys.executable, "-m", "papermill"]
+#: What papermill prints for a bad parameter, at most, not counting its progress bar: its own traceback (its command
+#: catches nothing; 26 lines with papermill 2.7), then the kernel's error, the error's one line, which
+#: CreatorKitError._render_traceback_ gives IPython in place of the traceback.
+BAD_PARAMETER_LINES = 36
 
 #: Small values appended to the README's commands (papermill's last -p of a name wins).
 SMALL = {
@@ -41,12 +46,34 @@ BAD = {
 }
 
 
-def readme_commands() -> dict[str, list[str]]:
-    """The papermill command lines of the README's "Notebooks as batch jobs", by notebook, split as a shell would."""
+def readme_commands() -> list[list[str]]:
+    """The command lines of the README's "Notebooks as batch jobs", in order, split as a shell would."""
     section = (REPO / "README.md").read_text(encoding="utf-8").split("## Notebooks as batch jobs", 1)[1]
     block = section.split("```bash\n", 1)[1].split("```", 1)[0]
-    commands = [shlex.split(line) for line in block.splitlines() if line.startswith("papermill ")]
-    return {Path(command[1]).name: command for command in commands}
+    return [shlex.split(line, comments=True) for line in block.splitlines() if line.strip()]
+
+
+def notebook_of(command: list[str]) -> str:
+    """The name of the notebook a papermill command line runs ("" for another command)."""
+    return Path(command[1]).name if command[0].endswith("papermill") else ""
+
+
+def project_copy(tmp_path: Path) -> Path:
+    """A copy of the project, as a fresh clone after `make demo` has it (its notebooks, its marker and .venv),
+    where the README's commands run so that nothing they write lands in the repository."""
+    project = tmp_path / "project"
+    shutil.copytree(NOTEBOOKS, project / "notebooks", ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
+    (project / PROJECT_MARKER).write_text("")
+    (project / ".venv").symlink_to(sys.prefix)  # the environment these tests run in, as `make` builds it
+    return project
+
+
+def run_as_written(
+    command: list[str], project: Path, environment: dict[str, str], *more: str
+) -> subprocess.CompletedProcess:
+    """Run one README command line in `project`, with SMALL's values appended to a papermill one, then `more`."""
+    line = [*command, *SMALL.get(notebook_of(command), []), *more]
+    return subprocess.run(line, cwd=project, env=environment, capture_output=True, text=True, timeout=600)
 
 
 def typed_parameters(path: Path) -> dict[str, str]:
@@ -66,40 +93,49 @@ def check_output(path: Path) -> str:
 
 
 def test_the_readme_lists_a_command_for_each_batch_job():
-    assert sorted(readme_commands()) == sorted(SMALL)
+    commands = readme_commands()
+    assert sorted(filter(None, map(notebook_of, commands))) == sorted(SMALL)
+    papermill = [command for command in commands if notebook_of(command)]
+    assert all(command[0] == ".venv/bin/papermill" for command in papermill)  # what a fresh clone has
+    assert all(Path(command[2]).parent == Path("outputs/notebooks") for command in papermill)
 
 
-@pytest.mark.parametrize("name", sorted(SMALL))
-def test_the_readme_batch_command_runs_from_the_repository_root(name, installed_store, hub, training_text, tmp_path):
-    home = tmp_path / "home"
-    home.mkdir()
-    (home / "my_stories.txt").write_text(training_text.read_text(encoding="utf-8"), encoding="utf-8")
-    if name == "00_quickstart.ipynb":  # the README's quickstart runs on the model notebook 05 fine-tunes
-        installed_store.register_local("stories", Path(installed_store.get(TINY_GPT2).path), task="text-generation")
-    command = readme_commands()[name]
-    executed = tmp_path / command[2]
-    arguments = [str(home) + argument[1:] if argument.startswith("~/") else argument for argument in command[3:]]
-    arguments = [TINY_GPT2 if argument == "distilbert/distilgpt2" else argument for argument in arguments]
-    environment = {
-        **os.environ,
-        "HOME": str(home),  # where the shell finds ~/my_stories.txt
-        "HF_ENDPOINT": hub.endpoint,
-        "CREATOR_KIT_MODELS_DIR": str(installed_store.models_dir),
-        "CREATOR_KIT_OUTPUTS_DIR": str(tmp_path / "outputs"),
-        "OMP_NUM_THREADS": "1",
-    }
-    run = subprocess.run(
-        [*PAPERMILL, command[1], str(executed), *arguments, *SMALL[name]],
-        cwd=REPO,
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+def test_the_readme_batch_commands_run_as_written_again_and_again(installed_store, hub, tmp_path):
+    """The README's block, line after line, in a copy of the project on the tiny models; then its 05 line again,
+    which replaces the model the first run made."""
+    project = project_copy(tmp_path)
+    environment = {key: value for key, value in os.environ.items() if key != "CREATOR_KIT_OUTPUTS_DIR"}
+    environment.update(
+        HF_ENDPOINT=hub.endpoint, CREATOR_KIT_MODELS_DIR=str(installed_store.models_dir), OMP_NUM_THREADS="1"
+    )  # the outputs: the project's own outputs/, as from a clone
+    commands = readme_commands()
+    training = next(command for command in commands if notebook_of(command) == "05_training.ipynb")
+    for command in [*commands, training]:
+        run = run_as_written(command, project, environment)
+        assert run.returncode == 0, f"{shlex.join(command)}:\n{run.stderr[-4000:]}"
 
-    assert run.returncode == 0, run.stderr[-4000:]
-    assert check_output(executed) == check_output(NOTEBOOKS / name)  # the results were checked, as nbval does
-    assert any((tmp_path / "outputs").iterdir())
+    for command in filter(notebook_of, commands):
+        executed = project / command[2]
+        assert check_output(executed) == check_output(NOTEBOOKS / notebook_of(command))  # checked, as nbval does
+    assert ModelStore(installed_store.models_dir).get("local/stories").status == "custom"
+    assert any((project / "outputs").glob("image-*.png")) and (project / "outputs" / "runs" / "stories").is_dir()
+
+
+def test_a_bad_parameter_ends_papermill_with_its_one_line_and_no_kernel_traceback(tmp_path):
+    """The README's example of a bad value: what papermill prints is its own traceback, then the error's one line."""
+    project = project_copy(tmp_path)
+    (project / "outputs" / "notebooks").mkdir(parents=True)
+    command = next(command for command in readme_commands() if notebook_of(command) == "03_image_generation.ipynb")
+    environment = {**os.environ, "CREATOR_KIT_MODELS_DIR": str(tmp_path / "models"), "CREATOR_KIT_OFFLINE": "1"}
+    run = run_as_written(command, project, environment, "-p", "steps", "four")
+
+    lines = [line for line in run.stderr.strip().split("\n") if not line.startswith("Executing:")]  # not the bar
+    assert run.returncode == 1
+    assert lines[-1] == "InvalidInputError: steps must be a whole number from 1 to 200, not 'four'."
+    assert f"`-p steps four`: `{lines[-1]}`" in (REPO / "README.md").read_text(encoding="utf-8")
+    assert run.stderr.split('Exception encountered at "In [3]":\n', 1)[1].strip() == lines[-1]  # all the kernel said
+    assert run.stderr.count("Traceback (most recent call last)") == 1  # papermill's own; the kernel's is gone
+    assert len(lines) <= BAD_PARAMETER_LINES, run.stderr  # 58 lines with two tracebacks, before
 
 
 @pytest.mark.parametrize("name", sorted(BAD))

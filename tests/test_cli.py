@@ -135,23 +135,6 @@ def test_reproduce_a_saved_text_result(installed_models_dir, tmp_path):
     assert run_cli("--models-dir", models, "reproduce", str(out)).returncode == 1
 
 
-def test_lab_starts_jupyterlab_on_the_notebooks_with_news_and_update_checks_off(tmp_path, monkeypatch):
-    from creator_kit import cli, lab
-
-    started = []
-    monkeypatch.setattr(os, "execv", lambda path, argv: started.append(argv))
-    monkeypatch.setenv("CREATOR_KIT_MODELS_DIR", "unchanged")
-    monkeypatch.chdir(tmp_path)
-    (tmp_path / "notebooks").mkdir()
-
-    assert cli.main(["--models-dir", "store", "lab", "--port", "8899", "--no-browser"]) == 0
-    (command,) = started
-    assert command[:3] == [sys.executable, "-m", "jupyterlab"]
-    assert f"--ServerApp.root_dir={tmp_path / 'notebooks'}" in command
-    assert {*lab.LAB_PRIVACY, "--ServerApp.port=8899", "--no-browser"} <= set(command)
-    assert os.environ["CREATOR_KIT_MODELS_DIR"] == str(tmp_path / "store")  # the notebooks' kernels use it too
-
-
 def test_lab_privacy_flags_turn_news_update_checks_and_the_extension_manager_off():
     from jupyterlab.handlers.announcements import NeverCheckForUpdate
     from jupyterlab.labapp import LabApp

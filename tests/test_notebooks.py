@@ -10,11 +10,16 @@ from pathlib import Path
 
 import nbformat
 import papermill
+import pytest
 from conftest import TINY_GPT2, TINY_SD, TINY_T2V, Hub
+from ipykernel.ipkernel import IPythonKernel
+from jupyter_client.kernelspec import KernelSpecManager
+from nbclient import NotebookClient
 from papermill.iorw import load_notebook_node
 from papermill.parameterize import parameterize_notebook
 
 NOTEBOOKS = Path(__file__).parent.parent / "notebooks"
+REPO = NOTEBOOKS.parent
 CHECKED = "nbval-check-output"  # the tag of the cells whose committed output nbval compares
 WIDGET = "application/vnd.jupyter.widget-view+json"
 NBVAL = [sys.executable, "-m", "pytest", "--nbval-lax", "--nbval-cell-timeout=300", "-p", "no:cacheprovider", "-q"]
@@ -61,27 +66,31 @@ def text_outputs(notebook: nbformat.NotebookNode) -> str:
     return "\n".join(chunks)
 
 
-def test_every_notebook_passes_nbval_with_small_parameters(installed_store, hub, tmp_path):
-    """nbval runs each notebook (parameters injected by papermill) and compares the tagged check cells' output."""
-    copies = tmp_path / "notebooks"
-    shutil.copytree(NOTEBOOKS / "data", copies / "data")
+def test_every_notebook_passes_nbval_twice_in_a_row_on_one_store(installed_store, hub, tmp_path):
+    """nbval runs each notebook (parameters injected by papermill) and compares the tagged check cells' output, then
+    runs them all again on the same models and outputs: a notebook is a document people run again and again."""
     names = sorted(path.name for path in NOTEBOOKS.glob("*.ipynb"))
-    for name in names:
-        models = tmp_path / "fresh-models" if name == "01_model_library.ipynb" else installed_store.models_dir
-        parameters = small_parameters(name, hub, models, tmp_path / "outputs")
-        notebook = parameterize_notebook(load_notebook_node(str(NOTEBOOKS / name)), parameters)
-        nbformat.write(notebook, copies / name)
+    runs = [tmp_path / "notebooks" / run for run in ("first", "second")]
+    for copies in runs:
+        shutil.copytree(NOTEBOOKS / "data", copies / "data")
+        for name in names:
+            models = tmp_path / "fresh-models" if name == "01_model_library.ipynb" else installed_store.models_dir
+            parameters = small_parameters(name, hub, models, tmp_path / "outputs")
+            notebook = parameterize_notebook(load_notebook_node(str(NOTEBOOKS / name)), parameters)
+            nbformat.write(notebook, copies / name)
     environment = {
         **os.environ,
         "CREATOR_KIT_MODELS_DIR": str(installed_store.models_dir),
         "CREATOR_KIT_OUTPUTS_DIR": str(tmp_path / "outputs"),
         "OMP_NUM_THREADS": "1",  # the kernels inherit it: torch's thread pool contends on 2 cores
     }
-    command = [*NBVAL, "--rootdir", str(copies), *(str(copies / name) for name in names)]
-    run = subprocess.run(command, cwd=copies, env=environment, capture_output=True, text=True, timeout=1200)
+    paths = [str(copies / name) for copies in runs for name in names]  # one pytest: the second round follows
+    command = [*NBVAL, "--rootdir", str(runs[0].parent), *paths]
+    run = subprocess.run(command, cwd=runs[0].parent, env=environment, capture_output=True, text=True, timeout=2400)
 
+    cells = sum(cell.cell_type == "code" for path in paths for cell in nbformat.read(path, as_version=4).cells)
     assert run.returncode == 0, run.stdout[-6000:] + run.stderr[-2000:]
-    assert " passed" in run.stdout and "failed" not in run.stdout
+    assert f"{cells} passed" in run.stdout and "failed" not in run.stdout  # every cell of both rounds
 
 
 def test_nbval_catches_a_check_cell_whose_output_changed(tmp_path):
@@ -135,3 +144,40 @@ def test_text_notebook_generates_streams_replays_and_compares(installed_store, h
     assert f"Using: {TINY_GPT2}" in text and "tokens/s" in text
     assert f"{TINY_GPT2} (int8)" in text  # one installed text model: compared with its int8 version
     assert len(list((tmp_path / "outputs").glob("*.txt"))) == 1
+
+
+def test_committed_notebooks_open_unchanged_in_jupyterlab():
+    """JupyterLab marks a notebook unsaved as soon as anything in it changes on open: the kernel's name and language
+    info (written from the kernel when it starts), missing cell ids, an older format. The committed files carry what
+    the installed python3 kernel reports, and are exactly what nbformat (JupyterLab's server) would write back."""
+    spec = KernelSpecManager().get_kernel_spec("python3")
+    for path in sorted(NOTEBOOKS.glob("*.ipynb")):
+        notebook = nbformat.read(path, as_version=4)
+        nbformat.validate(notebook)
+        assert (notebook.nbformat, notebook.nbformat_minor) == (4, nbformat.current_nbformat_minor)
+        assert all(cell.get("id") for cell in notebook.cells), path.name
+        kernelspec = {"display_name": spec.display_name, "language": spec.language, "name": "python3"}
+        assert notebook.metadata.kernelspec == kernelspec, path.name
+        info = {**IPythonKernel.language_info, "version": notebook.metadata.language_info.get("version")}
+        assert notebook.metadata.language_info == info, path.name  # the version: that of the Python it was saved with
+        assert path.read_text(encoding="utf-8") == nbformat.writes(notebook) + "\n", f"{path.name} is not normalised"
+
+
+def test_the_parameter_checks_print_nothing_when_the_values_are_good(tmp_path):
+    """Each notebook's parameters cell and the check after it, run in one kernel: the checks show nothing at all
+    (no `False`, no `GenerationParams(...)` under the cell)."""
+    checked = []
+    for path in sorted(NOTEBOOKS.glob("*.ipynb")):
+        code = [cell for cell in nbformat.read(path, as_version=4).cells if cell.cell_type == "code"]
+        assert code[1].source.startswith("# Every parameter is checked before anything loads"), path.name
+        checked += code[:2]
+    notebook = nbformat.v4.new_notebook(cells=checked)
+    environment = {"CREATOR_KIT_MODELS_DIR": str(tmp_path / "models"), "CREATOR_KIT_OFFLINE": "1"}
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in environment.items():
+            patch.setenv(name, value)
+        where = {"metadata": {"path": str(REPO)}}  # the kernel's folder: relative data paths resolve from the root
+        NotebookClient(notebook, timeout=120, kernel_name="python3", resources=where).execute()
+
+    assert {cell.source.splitlines()[0]: cell.outputs for cell in notebook.cells if cell.outputs} == {}
+    assert not (tmp_path / "models").exists()

@@ -74,7 +74,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.environ.setdefault(name, value)
     arguments = sys.argv[1:] if argv is None else list(argv)
     parser = build_parser()
-    args = parser.parse_args(arguments)
+    args, unknown = parser.parse_known_args(arguments)
+    if unknown and not getattr(args, "passes_options_through", False):  # only `lab` hands options on (to JupyterLab)
+        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+    args.passed_through = unknown
     if args.offline:
         os.environ["HF_HUB_OFFLINE"] = "1"  # before huggingface_hub is imported: the libraries stay offline too
     try:

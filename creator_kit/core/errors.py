@@ -15,6 +15,11 @@ class CreatorKitError(Exception):
 
     exit_code = 1
 
+    def _render_traceback_(self) -> list[str]:
+        """What IPython shows in place of the traceback (in a notebook, and in what papermill prints): the error's
+        one line, as the CLI prints it, since its message already says what went wrong and what to do."""
+        return [f"{type(self).__name__}: {self}"]
+
 
 class InvalidInputError(CreatorKitError, ValueError):
     """A parameter, id, file or piece of data the user gave is not acceptable."""
