@@ -25,7 +25,13 @@ from creator_kit.lab import kernel_config
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOK = ROOT / "notebooks" / "00_quickstart.ipynb"
 #: What the quickstart writes into the outputs folder, by kind (the newest file of this run is shown).
-OUTPUTS = {"text": "text-*.txt", "image": "image-*.png", "video": "video-*.mp4", "loss plot": "runs/quickstart/*.png"}
+OUTPUTS = {
+    "text": "text-*.txt",
+    "image": "image-*.png",
+    "video": "video-*.mp4",
+    "loss plot": "runs/quickstart/*.png",
+    "comparison": "compare-*",
+}
 
 
 def newest(folder: Path, pattern: str, since: float) -> Path | None:

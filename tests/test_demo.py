@@ -28,8 +28,10 @@ def test_demo_runs_the_quickstart_offline_on_downloaded_models_and_lists_the_out
     assert "without encryption" not in run.stderr  # the kernel talks over local sockets
     assert f"Models: {TINY_GPT2} (text), {TINY_SD} (image and video)" in run.stdout  # no starters needed
     listed = dict(line.strip().split(": ", 1) for line in run.stdout.splitlines() if line.startswith("  "))
-    assert list(listed) == ["executed notebook", "text", "image", "video", "loss plot"]
+    assert list(listed) == ["executed notebook", "text", "image", "video", "loss plot", "comparison"]
     paths = {kind: Path(value.strip()) for kind, value in listed.items()}
+    comparison = paths.pop("comparison")
+    assert comparison.is_relative_to(outputs) and len(list(comparison.glob("*.txt"))) == 4  # 2 prompts x 2 models
     assert all(path.is_file() and path.is_relative_to(outputs) for path in paths.values())
     assert [paths[kind].suffix for kind in ("text", "image", "video", "loss plot")] == [".txt", ".png", ".mp4", ".png"]
     advice = run.stdout.strip().splitlines()[-1]  # Lab's kernels resolve the same folders (tests/test_config.py)
@@ -38,7 +40,7 @@ def test_demo_runs_the_quickstart_offline_on_downloaded_models_and_lists_the_out
     notebook = nbformat.read(paths["executed notebook"], as_version=4)
     assert "saved and checked" in text_outputs(notebook)
     panels = [o for c in notebook.cells for o in c.get("outputs", []) if WIDGET in o.get("data", {})]
-    assert len(panels) == 5  # model browser, text, image and video previewers, training monitor
+    assert len(panels) == 6  # model browser, text, image and video previewers, training monitor, compare panel
     assert installed_store.get("local/quickstart").status == "custom"
 
 
