@@ -61,7 +61,7 @@ def test_events_become_widget_values_and_svg_curves_on_refresh(tmp_path):
     assert monitor.resume_button.disabled and monitor.stop_button.disabled
     empty = charts(monitor.plot.value)
     assert list(empty) == ["loss", "next-token accuracy / perplexity", "learning rate"]
-    assert not list(empty["loss"].iter("polyline")) and "curves appear here" in monitor.plot.value
+    assert not list(empty["loss"].iter("polyline")) and "no steps logged yet" in monitor.plot.value
 
     train_values = {"learning_rate": 1e-3, "grad_norm": 1.0, "epoch": 0.1, "tokens_per_s": 2500.0}
     for step, loss in enumerate([3.0, 2.5, 2.0], start=1):
@@ -150,10 +150,9 @@ def test_train_again_proposes_a_new_name_and_keeps_the_curves_until_the_new_run_
     assert ck.train.stopped_checkpoint(monitor.config) is None and ck.train.last_checkpoint(monitor.config)
     assert monitor.save_as.value == "watched-2" and not monitor.train_button.disabled
     assert "Train again to save local/watched-2" in monitor.message
-    first = monitor.plot.value
 
     monitor.train_button.click()  # the second Train: a new model, the finished run's curves kept until it starts
-    assert monitor.running and monitor.curves.train_steps == [1, 2, 3, 4] and monitor.plot.value == first
+    assert monitor.running and monitor.curves.train_steps == [1, 2, 3, 4] and train_points(monitor.plot.value) == 4
     assert monitor.step == 0 and monitor.progress_label.value == ""  # not the last run's "4/4 steps · ETA 0s"
     second = monitor.finish(WAIT_S)
     assert second.model.repo_id == "local/watched-2" and monitor.config.name == "watched-2"
@@ -183,6 +182,8 @@ def test_save_as_must_name_a_model(installed_store, training_text):
     assert "Save as: 'my/stories' cannot name a model" in monitor.message
     monitor.train()
     assert not monitor.running and "cannot name a model" in str(monitor.error)
+    odd = TrainingMonitor(TrainingConfig(model="a/b/c", data="x.txt"))  # not a model id: no "Save as" blame
+    assert odd.message.startswith("a/b/c is not installed") and odd.error is None
 
 
 def test_stop_saves_a_checkpoint_and_resume_finishes_the_run(installed_store, training_text):

@@ -22,7 +22,7 @@ WIDTH, HEIGHT = 360, 200
 LEFT, RIGHT, TOP, BOTTOM = 50, 50, 8, 34  # room for the tick labels (right: the perplexity axis)
 MAX_POINTS = 400  # a long run's series are thinned to about this many points: the SVG stays small
 MAX_MARKERS = 60
-EMPTY = "curves appear here as the run logs its steps"
+EMPTY = "no steps logged yet"
 
 TickLabel = Callable[[float, float | None], str]  # a tick's value and the ticks' spacing (None on a log scale)
 

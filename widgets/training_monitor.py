@@ -343,14 +343,14 @@ class TrainingMonitor(Snapshot, BackgroundRun, w.VBox):
         model = self.config.model
         try:
             config = self.next_config()
-            problem = self._train_problem(config)
-            installed = self._watched.is_installed(model)
         except InvalidInputError as error:
             self.error, self.message = error, f"Save as: {error}"
             return
+        problem, target = self._train_problem(config), f"local/{config.model_name}"
+        try:
+            installed = self._watched.is_installed(model)
         except CreatorKitError:
-            config, problem, installed = self.config, None, False  # not a model id: the run's own check says why
-        target = f"local/{config.model_name}"
+            installed = False  # not a model id: the run's own check says why
         if problem is not None:
             self.error, self.message = problem, str(problem)
         elif not installed:
