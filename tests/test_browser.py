@@ -230,9 +230,9 @@ def test_quickstart_panels_work_in_jupyterlab(lab, page, fresh_models, silent_hu
         expect(browser.locator(".widget-hprogress .progress-bar").first).to_be_attached()  # shown while downloading
         expect(button(previewer, "Generate")).to_be_enabled()
         expect(monitor.locator(".widget-hprogress .progress-bar")).to_be_visible()
-        plot = monitor.locator("img.ck-plot")
-        expect(plot).to_be_visible()
-        assert plot.evaluate("img => img.naturalWidth") > 0, "the training monitor shows no plot"
+        curve = monitor.locator(".ck-curves svg polyline.ck-series-train").first
+        expect(curve).to_be_visible()
+        assert len(curve.get_attribute("points").split()) >= 2, "the training monitor draws no curve"
 
         field(browser, "Repo id").fill(TINY_GPT2)
         button(browser, "Add").click()
@@ -347,9 +347,11 @@ def export_and_read_offline(page: Page, notebook: Path, folder: Path) -> dict:
         shown = snapshots.filter(has_text=title).filter(visible=True)
         expect(shown, f"the {name} snapshot is not shown offline").to_have_count(1)
         expect(shown).to_contain_text(state)
-    for name in ("image-previewer", "video-previewer", "training-monitor"):
+    for name in ("image-previewer", "video-previewer"):
         pictures = snapshots.filter(has_text=SNAPSHOT_TEXTS[name][0]).locator("img[src^='data:image/']")
         assert pictures.count() and pictures.first.evaluate("img => img.naturalWidth") > 0, f"{name}: no picture"
+    curves = snapshots.filter(has_text=SNAPSHOT_TEXTS["training-monitor"][0]).locator("svg polyline")
+    assert curves.count() and curves.first.is_visible(), "training-monitor: no curves offline"
     found = contrast(snapshots)
     assert found[0]["ratio"] >= AA_CONTRAST, f"exported snapshot text below 4.5:1: {found[0]}"
     text_snapshot = snapshots.filter(has_text=SNAPSHOT_TEXTS["text-previewer"][0])
@@ -390,3 +392,30 @@ def results_after_a_kernel_restart(page: Page) -> None:
     field(previewer, "Saved").select_option(index=0)
     button(previewer, "Open").click()
     expect(previewer.locator("textarea:disabled")).not_to_have_value("")
+
+
+# The training monitor's curves, in a browser: drawn while the run trains, not only at its end.
+DRAWN_WHILE_TRAINING = """root => {
+  const progress = [...root.querySelectorAll('.widget-label')].map((e) => e.textContent.match(/^(\\d+)\\/(\\d+) steps/))
+    .find(Boolean);
+  const line = root.querySelector(".ck-curves polyline[class='ck-series-train']");
+  const points = line ? line.getAttribute('points').trim().split(/\\s+/).length : 0;
+  if (!progress || points < 2) return null;
+  const [done, total] = [Number(progress[1]), Number(progress[2])];
+  return done < total && points <= done ? {done, total, points} : null;
+}"""
+
+
+def monitor_draws_while_training(page: Page, monitor: Locator, steps: int = 30) -> dict:
+    """Press the monitor's Train and find its loss curve drawn (a polyline with points, no more than the steps
+    done) while the progress still shows fewer steps done than the run's total, read in one go in the page.
+    After the notebook's own run this is a second Train: the quickstart ticks Replace (overwrite=True), so it
+    trains local/quickstart again (without Replace, Save as holds the free name the panel proposed). The notebook
+    must be parametrized for a `steps`-step run (train_steps); returns what was seen, once the run is done."""
+    train = button(monitor, "Train")
+    expect(train).to_be_enabled()
+    train.click()
+    seen = page.wait_for_function(DRAWN_WHILE_TRAINING, arg=monitor.element_handle(), timeout=LONG_MS).json_value()
+    assert seen["total"] == steps, f"the run takes {seen['total']} steps, not {steps}: set train_steps={steps}"
+    expect(monitor.locator(".widget-html", has_text="Done: local/")).to_be_visible(timeout=LONG_MS)
+    return seen

@@ -155,15 +155,18 @@ def test_auto_fields_show_auto_for_none_and_read_whole_numbers():
     assert width.value is None and width.box.value == ""
 
 
-def test_the_monitor_draws_transparent_plots_and_saves_a_white_figure(tmp_path):
+def test_the_monitor_draws_themed_svg_curves_and_saves_a_white_figure(tmp_path):
     monitor = TrainingMonitor(TrainingConfig(model="tiny/gpt2", data="x.txt", name="look"))
-    monitor.handle(Metric("train", 1, {"train_loss": 2.0, "learning_rate": 1e-3}))
+    for step in (1, 2):
+        monitor.handle(Metric("train", step, {"train_loss": 2.0 / step, "learning_rate": 1e-3}))
     monitor.refresh()
-    assert "ck-plot" in monitor.plot._dom_classes
-    live = Image.open(io.BytesIO(bytes(monitor.plot.value)))
-    assert live.mode == "RGBA" and live.getpixel((0, 0))[3] == 0  # the theme shows through, the CSS inverts it
+    assert "ck-curves" in monitor.plot._dom_classes and "<polyline class='ck-series-train'" in monitor.plot.value
+    assert not re.search(r"(fill|stroke|color)\s*[:=]", monitor.plot.value)  # the stylesheet colours it, by theme
+    assert ".ck-series-train { --ck-series: var(--ck-plot-train); }" in CSS
     saved = Image.open(monitor.save_curves(tmp_path / "curves.png")).convert("RGBA")
     assert saved.getpixel((0, 0)) == (255, 255, 255, 255)
+    themed = Image.open(io.BytesIO(monitor._figure().png(transparent=True)))  # what show_curves shows, inverted on Dark
+    assert themed.mode == "RGBA" and themed.getpixel((0, 0))[3] == 0
 
 
 def test_a_snapshot_is_static_html_of_what_the_panel_shows(empty_store):

@@ -22,6 +22,9 @@ def test_training_notebook_trains_shows_the_curves_and_compares_models(hub, tmp_
     assert "local/stories:" in printed and "best at step" in printed
     assert any("image/png" in o.get("data", {}) for o in outputs)  # the static curves, visible without widgets
     assert any("application/vnd.jupyter.widget-view+json" in o.get("data", {}) for o in outputs)  # the monitor
+    html_outputs = [o.get("data", {}).get("text/html", "") for o in outputs]
+    snapshot = next(h for h in html_outputs if "Training monitor: a snapshot" in h)  # what shows without widgets
+    assert "Done: local/stories" in snapshot and "<polyline class='ck-series-train'" in snapshot  # the final curves
     table = next(o["data"]["text/html"] for o in outputs if "<table" in o.get("data", {}).get("text/html", ""))
     assert TINY_GPT2 in table and "local/stories" in table
     assert "custom" in printed and "data fingerprint:" in printed

@@ -23,7 +23,8 @@ Run state lives in ``<outputs>/runs/<name>/`` (``get_settings().outputs_dir``):
 
 A fresh run clears that folder (only if Creator Kit made it), but never replaces an existing model or
 a stopped run's checkpoints unless `overwrite` is set (`train.checkpoints`); ``resume=True`` continues
-from the newest complete checkpoint, ending as an uninterrupted run would. The best checkpoint by
+from the newest complete checkpoint, ending as an uninterrupted run would (`stopped_checkpoint` says whether
+there is a stopped run to continue: a finished run is marked so in ``run.json``). The best checkpoint by
 validation loss (kept with the latest `keep_checkpoints - 1`) becomes the model. `cancel` (the panel's
 Stop) or one Ctrl-C saves a checkpoint after the current step and raises CancelledError; a second
 Ctrl-C aborts at once. A non-finite loss raises TrainingDivergedError, keeping the last good checkpoint.
@@ -39,8 +40,8 @@ Modules, bottom up: `config` (the settings and the result), `data`, `checkpoints
 and `engines` (to sample from the model it trains), never the workflows or front ends above it.
 """
 
-from creator_kit.train.checkpoints import last_checkpoint
+from creator_kit.train.checkpoints import last_checkpoint, stopped_checkpoint
 from creator_kit.train.config import TrainingConfig, TrainingResult
 from creator_kit.train.trainer import train
 
-__all__ = ["TrainingConfig", "TrainingResult", "last_checkpoint", "train"]
+__all__ = ["TrainingConfig", "TrainingResult", "last_checkpoint", "stopped_checkpoint", "train"]

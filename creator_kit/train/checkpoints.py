@@ -38,6 +38,19 @@ def last_checkpoint(config: TrainingConfig) -> Path | None:
     return max(complete)[1] if complete else None
 
 
+def stopped_checkpoint(config: TrainingConfig) -> Path | None:
+    """The checkpoint a stopped run of `config` resumes from: its newest complete one, or None when the run has
+    none or finished (the run record says so once the model is registered)."""
+    finished = files.read_json(config.run_dir / RUN_RECORD).get("finished")
+    return None if finished else last_checkpoint(config)
+
+
+def mark_finished(config: TrainingConfig) -> None:
+    """Record in the run's record that the run finished: its checkpoints are no longer a stopped run's."""
+    record = config.run_dir / RUN_RECORD
+    files.write_json(record, {**files.read_json(record), "finished": True})
+
+
 def checkpoints(config: TrainingConfig) -> list[tuple[int, Path]]:
     """Every ``checkpoint-<step>`` folder of the run, complete or not, with its step."""
     folders = (config.run_dir / "checkpoints").glob("checkpoint-*")

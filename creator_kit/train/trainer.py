@@ -25,7 +25,7 @@ from creator_kit.library.cache import InstalledModel
 from creator_kit.library.catalog import TEXT_GENERATION
 from creator_kit.library.devices import select_device
 from creator_kit.library.store import ModelStore
-from creator_kit.train.checkpoints import OPERATION, RUN_RECORD, last_checkpoint, start_run
+from creator_kit.train.checkpoints import OPERATION, RUN_RECORD, last_checkpoint, mark_finished, start_run
 from creator_kit.train.config import TrainingConfig, TrainingResult, metric_values
 from creator_kit.train.data import context_length, fingerprint, load_documents, pack, split, tokenize
 
@@ -261,6 +261,8 @@ def _train(
             "resume=True (CLI: --resume)."
         )
     result = _finish(run, trainer, store, time.perf_counter() - start)
+    if process.is_main_process:
+        mark_finished(config)
     emit(on_event, Done(OPERATION, result))
     return result
 

@@ -36,6 +36,11 @@ CSS = (
   --ck-warn: var(--jp-warn-color2);
   --ck-on-tone: var(--jp-ui-inverse-font-color0);
   --ck-on-warn: var(--jp-ui-font-color0);
+  --ck-plot-train: var(--jp-brand-color0);
+  --ck-plot-validation: var(--jp-warn-color0);
+  --ck-plot-best: var(--jp-error-color0);
+  --ck-plot-accuracy: var(--jp-success-color0);
+  --ck-plot-perplexity: var(--jp-info-color0);
   color: var(--jp-ui-font-color1);
   max-width: 100%;
   box-sizing: border-box;
@@ -46,6 +51,11 @@ CSS = (
   --ck-busy: var(--jp-brand-color2);
   --ck-info: var(--jp-info-color2);
   --ck-on-warn: var(--jp-ui-inverse-font-color0);
+  --ck-plot-train: var(--jp-brand-color2);
+  --ck-plot-validation: var(--jp-warn-color2);
+  --ck-plot-best: var(--jp-error-color2);
+  --ck-plot-accuracy: var(--jp-success-color2);
+  --ck-plot-perplexity: var(--jp-info-color2);
 }
 .ck-muted { color: var(--ck-muted); }
 .ck-error { color: var(--ck-error); }
@@ -96,6 +106,31 @@ CSS = (
 }
 .ck-snapshot img { max-width: 100%; }
 .ck-snapshot .ck-title { color: var(--ck-muted); font-style: italic; }
+.ck-curves > .widget-html-content, .ck-snapshot .ck-curves { display: flex; flex-flow: row wrap; gap: 4px 16px; }
+.ck-chart { flex: 1 1 340px; max-width: 520px; min-width: 0; margin: 0; line-height: 1.6; }
+.ck-chart figcaption { display: flex; flex-flow: row wrap; gap: 0 1em; font-size: var(--jp-ui-font-size1); }
+.ck-chart svg { display: block; width: 100%; height: auto; overflow: visible; }
+.ck-chart text { fill: currentColor; color: var(--ck-muted); font-size: 11px; font-family: var(--jp-ui-font-family); }
+.ck-chart .ck-frame { fill: none; stroke: var(--jp-border-color1); }
+.ck-chart .ck-gridline { stroke: var(--jp-border-color2); stroke-dasharray: 2 3; }
+.ck-chart polyline { fill: none; stroke: var(--ck-series); stroke-width: 1.8; stroke-linejoin: round; }
+.ck-chart .ck-faint { stroke-width: 1; opacity: 0.3; }
+.ck-chart .ck-dashed { stroke-dasharray: 5 3; }
+.ck-chart .ck-marker { fill: var(--ck-series); stroke: none; }
+.ck-chart text[class*='ck-series'] { color: var(--ck-series); }
+.ck-key { white-space: nowrap; }
+.ck-key::before {
+  content: ''; display: inline-block; width: 1.4em; margin-right: 0.3em; vertical-align: middle;
+  border-top: 2px solid var(--ck-series);
+}
+.ck-key.ck-dashed::before { border-top-style: dashed; }
+.ck-key.ck-star::before { content: '★'; width: auto; border: 0; color: var(--ck-series); }
+.ck-series-train { --ck-series: var(--ck-plot-train); }
+.ck-series-validation { --ck-series: var(--ck-plot-validation); }
+.ck-series-best { --ck-series: var(--ck-plot-best); }
+.ck-series-accuracy { --ck-series: var(--ck-plot-accuracy); }
+.ck-series-perplexity { --ck-series: var(--ck-plot-perplexity); }
+.ck-series-lr { --ck-series: var(--ck-muted); }
 """
     + PLOT_CSS
 ).replace("RERUN_TEXT", RERUN)
