@@ -3,10 +3,12 @@
 JupyterLab on loopback, started with Creator Kit's own privacy settings, serves a copy of
 notebooks/00_quickstart.ipynb parametrized for the test hub and a models folder without a text model (a fresh
 machine: the notebook builds the starter text model). Chromium runs every cell, checks that each panel renders
-as a live widget, then, as a person would: downloads a model and generates text by clicking; reads every text
+as a live widget, then, as a person would: trains again with the monitor's Train and sees its curves grow before
+the run ends; downloads a model and generates text by clicking; reads every text
 of the panels in the Light and the Dark theme and measures its contrast; searches a Hub that does not answer
 while using another button; deletes a model; exports the executed notebook to HTML and reads the panels in it
-with the network cut off; restarts the kernel and finds the results again. Screenshots of the notebook and of
+with the network cut off; restarts the kernel, finds each dead panel replaced by its snapshot, and runs every cell
+a second time on the same store. Screenshots of the notebook and of
 each panel in both themes, and the contrast measured (contrast.json), go to $CREATOR_KIT_TEST_ARTIFACTS
 (default test-artifacts/browser/); on a failure, failure.png shows the page.
 """
@@ -65,6 +67,7 @@ QUICKSTART = REPO / "notebooks" / "00_quickstart.ipynb"
 ARTIFACTS = Path(os.environ.get("CREATOR_KIT_TEST_ARTIFACTS", REPO / "test-artifacts" / "browser"))
 THEMES = {"light": "JupyterLab Light", "dark": "JupyterLab Dark"}
 NEWS_PROMPT = "Would you like to get notified"  # JupyterLab's toast when nobody turned its news feed off
+TRAIN_STEPS = 30  # the quickstart's fine-tune: long enough to watch its curves grow
 
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason=f"{CHROMIUM} is missing (apt-get install chromium)")
 
@@ -75,6 +78,7 @@ PANELS = {
     "image-previewer": ".ck-image-previewer",
     "video-previewer": ".ck-video-previewer",
     "training-monitor": ".ck-training-monitor",
+    "compare": ".ck-compare",
 }
 
 # What each panel's static snapshot says in the exported HTML: its title, and a sign of its final state.
@@ -84,6 +88,7 @@ SNAPSHOT_TEXTS = {
     "image-previewer": ("Generation previewer, image mode", "steps in"),
     "video-previewer": ("Generation previewer, video mode", "frames in"),
     "training-monitor": ("Training monitor", "Done: local/quickstart"),
+    "compare": ("Compare models", "fastest"),
 }
 
 
@@ -109,7 +114,7 @@ def lab(hub, fresh_models, tmp_path) -> Iterator[Lab]:
         "image_steps": 2,
         "video_seconds": 1.0,
         "train_data": str(QUICKSTART.parent / "data" / "sample_stories.txt"),  # the copy is not beside its data
-        "train_steps": 4,
+        "train_steps": TRAIN_STEPS,
         "seed": 0,
     }
     notebook = parameterize_notebook(load_notebook_node(str(QUICKSTART)), parameters)
@@ -233,6 +238,8 @@ def test_quickstart_panels_work_in_jupyterlab(lab, page, fresh_models, silent_hu
         curve = monitor.locator(".ck-curves svg polyline.ck-series-train").first
         expect(curve).to_be_visible()
         assert len(curve.get_attribute("points").split()) >= 2, "the training monitor draws no curve"
+        drawn_live = monitor_draws_while_training(page, monitor, TRAIN_STEPS)
+        expect(panels["compare"]).to_contain_text("fastest")  # the quickstart's comparison, in its grid
 
         field(browser, "Repo id").fill(TINY_GPT2)
         button(browser, "Add").click()
@@ -260,6 +267,7 @@ def test_quickstart_panels_work_in_jupyterlab(lab, page, fresh_models, silent_hu
         expect(card(browser, "openai-community/gpt2")).to_have_count(0)
         expect(card(browser, TINY_GPT2)).to_be_visible()
         measured = {theme: check_theme(page, panels, theme) for theme in THEMES}
+        measured["monitor drawn while training"] = drawn_live
 
         search_while_another_button_works(lab, browser, gpt2, silent_hub)
         delete_leaves_no_ghosts(browser, previewer, TINY_GPT2)
@@ -362,8 +370,8 @@ def export_and_read_offline(page: Page, notebook: Path, folder: Path) -> dict:
 
 def results_after_a_kernel_restart(page: Page) -> None:
     """Restart the kernel: every panel is replaced by its snapshot under the line that says to run the cell again,
-    and no control of a dead panel can be clicked. Then run the notebook down to the text panel: its saved outputs
-    are listed, and Open shows one."""
+    and no control of a dead panel can be clicked. Then run every cell again (the notebook's second run on the same
+    store): every panel is live again, the text panel lists the outputs of both runs, and Open shows one."""
     menu(page, "Kernel", "Restart Kernel…").click()
     page.locator(".jp-Dialog-button", has_text=exactly("Restart")).click()
     wait_for_idle_kernel(page)
@@ -380,11 +388,11 @@ def results_after_a_kernel_restart(page: Page) -> None:
     expect(controls.filter(visible=True)).to_have_count(0)  # hidden: nothing dead to click
     expect(page.locator(".jupyter-widgets-disconnected").filter(visible=True)).to_have_count(0)  # no broken chains
 
-    text_cell = page.locator(".jp-Notebook .jp-CodeCell").filter(has_text="text_panel.mode.model.value")
-    text_cell.locator(".jp-InputPrompt").click()
-    menu(page, "Kernel", "Restart Kernel and Run up to Selected Cell…").click()
+    menu(page, "Kernel", "Restart Kernel and Run All Cells…").click()  # the notebook's second run, on one store
     page.locator(".jp-Dialog-button", has_text=exactly("Restart")).click()
-    wait_for_cells(page, "the cells after the restart")
+    wait_for_cells(page, "the second run of every cell")
+    expect(page.get_by_text("Error displaying widget")).to_have_count(0)
+    expect(page.locator(".ck-panel:not(.jupyter-widgets-disconnected)")).to_have_count(len(PANELS))
     previewer = panel(page, "text-previewer")
     saved = field(previewer, "Saved").locator("option", has_text=".txt")
     expect(saved.first).to_be_attached(timeout=LONG_MS)

@@ -17,6 +17,7 @@ from creator_kit.core import files
 from creator_kit.core.config import get_settings
 from creator_kit.core.errors import NotFoundError, OutputExistsError
 from creator_kit.core.events import EventCallback, Log, emit
+from creator_kit.core.words import with_article
 from creator_kit.library.catalog import TEXT_GENERATION
 
 if TYPE_CHECKING:
@@ -82,8 +83,8 @@ def refuse_to_replace(config: TrainingConfig, store: ModelStore, resume: bool) -
         existing = store.get(repo_id)
         if existing.task not in (None, TEXT_GENERATION):
             raise OutputExistsError(
-                f"{repo_id} is a {existing.task} model: a fine-tune never replaces a model of another task. "
-                "Choose another name (name=..., CLI: --name)."
+                f"{repo_id} is {with_article(existing.task)} model: a fine-tune never replaces a model of another "
+                "task. Choose another name (name=..., CLI: --name)."
             )
         if not config.overwrite:
             raise OutputExistsError(
