@@ -13,6 +13,7 @@ from creator_kit import image
 from creator_kit import manifest as manifests
 from creator_kit.core.errors import CancelledError, InvalidInputError, ModelNotInstalledError, WrongTaskError
 from creator_kit.core.events import Done, Preview, Progress
+from creator_kit.engines.sheets import MIN_CELL_PX
 
 NATIVE = 32  # the tiny pipeline: UNet sample size 16 x VAE scale factor 2
 
@@ -156,12 +157,13 @@ def test_sweep_renders_every_combination_into_a_labelled_sheet(installed_store, 
     assert [values for values, _ in result.cells] == [
         {"seed": s, "guidance": g} for s in (1, 2) for g in (3.0, 6.0, 9.0)
     ]
-    label_h = result.sheet.height // 2 - NATIVE
-    assert result.sheet.size == (3 * NATIVE, 2 * (NATIVE + label_h)) and label_h > 0
+    label_h, cell_w = result.sheet.height // 2 - NATIVE, MIN_CELL_PX  # a small picture sits centred in its cell
+    assert result.sheet.size == (3 * cell_w, 2 * (NATIVE + label_h)) and label_h > 0
     # cell (row 1, column 2) holds the seed=2, guidance=9 image, below its label strip
-    cell = result.sheet.crop((2 * NATIVE, NATIVE + 2 * label_h, 3 * NATIVE, 2 * (NATIVE + label_h)))
+    left = 2 * cell_w + (cell_w - NATIVE) // 2
+    cell = result.sheet.crop((left, NATIVE + 2 * label_h, left + NATIVE, 2 * (NATIVE + label_h)))
     assert cell.tobytes() == result.cells[5][1].image.tobytes()
-    label_strip = np.asarray(result.sheet.crop((0, 0, NATIVE, label_h)))
+    label_strip = np.asarray(result.sheet.crop((0, 0, cell_w, label_h)))
     assert (label_strip < 128).any(), "the label is drawn"
     assert [e.completed for e in events if isinstance(e, Progress) and e.operation == "sweep"] == [1, 2, 3, 4, 5, 6]
     path = result.save(folder=tmp_path, name="sheet")

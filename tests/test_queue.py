@@ -18,6 +18,7 @@ from creator_kit import manifest, queue
 from creator_kit.cli import main as cli_main
 from creator_kit.core.errors import CancelledError, InvalidInputError, ModelNotInstalledError, WrongTaskError
 from creator_kit.core.events import Metric, Preview, Progress
+from creator_kit.engines.sheets import MIN_CELL_PX
 
 
 def write_queue(folder: Path, name: str = "stories.json", **fields) -> Path:
@@ -167,7 +168,7 @@ def test_an_image_grid_gets_a_contact_sheet_labelled_by_its_axes(installed_store
         assert manifest.read(first.filename).parameters["steps"] == 1
     with Image.open(done.sheet) as sheet:  # guidance along the columns; model × steps down, each under its labels
         band = sheet.height // 4 - height
-        assert sheet.size == (3 * width, 4 * (height + band)) and band > 0
+        assert sheet.size == (3 * max(width, MIN_CELL_PX), 4 * (height + band)) and band > 0
 
 
 def test_status_on_the_command_line(installed_store, tmp_path, capsys):

@@ -14,6 +14,7 @@ from PIL import Image, ImageDraw
 from creator_kit.core.text_fit import ELLIPSIS, fits_whole, shorten, wrap
 from creator_kit.engines import frames, lettering
 from creator_kit.engines.image import contact_sheet
+from creator_kit.engines.sheets import MIN_CELL_PX
 
 LONG = "A lighthouse at dawn over a stormy sea, gulls circling the lamp while the keeper climbs the stairs"
 GREY = 100
@@ -89,7 +90,9 @@ COLOURS = ["red", "green", "blue", "gray", "purple", "orange"]
 
 @pytest.mark.parametrize("cell", [(64, 64), (96, 48), (512, 512)])
 def test_contact_sheet_labels_sit_in_a_band_inside_their_own_cells(cell):
-    width, height = cell
+    """A picture narrower than MIN_CELL_PX sits centred in a cell that wide: its label has room to be read."""
+    picture_width, height = cell
+    width = max(picture_width, MIN_CELL_PX)
     pictures = [Image.new("RGB", cell, colour) for colour in COLOURS]
     labels = ["local/starter-image-copy", LONG, "image", "seed=1 guidance=7.5", LONG * 3, "Éclair égg"]
     sheet = contact_sheet(pictures, labels, columns=3)
@@ -98,7 +101,8 @@ def test_contact_sheet_labels_sit_in_a_band_inside_their_own_cells(cell):
     pixels = np.asarray(sheet)
     for index, picture in enumerate(pictures):
         x, y = (index % 3) * width, (index // 3) * (band + height)
-        assert sheet.crop((x, y + band, x + width, y + band + height)).tobytes() == picture.tobytes()
+        left = x + (width - picture_width) // 2
+        assert sheet.crop((left, y + band, left + picture_width, y + band + height)).tobytes() == picture.tobytes()
         label = ~(pixels[y : y + band, x : x + width] == 255).all(axis=-1)
         assert label.any(), f"label {index} is drawn"
         columns, rows = np.flatnonzero(label.any(axis=0)), np.flatnonzero(label.any(axis=1))

@@ -124,7 +124,7 @@ class TrainingMonitor(Snapshot, BackgroundRun, w.VBox):
         self.metrics = w.HTML()
         self.log_scale = w.Checkbox(value=False, description="Log scale", indent=False)
         self.smoothing = w.FloatSlider(value=0.6, min=0.0, max=0.99, step=0.01, description="Smoothing")
-        self.plot = w.HTML(layout={"width": "100%"}).add_class("ck-curves")
+        self.plot = w.HTML(layout={"width": "auto"}).add_class("ck-curves")
         self.sample_box = w.HTML()
         self.train_button.on_click(lambda _: self.train())
         self.stop_button.on_click(lambda _: self.stop())

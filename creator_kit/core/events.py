@@ -263,7 +263,10 @@ class TqdmReporter:
             {"bar_format": "{desc}: {percentage:3.0f}%|{bar}| [{elapsed}<{remaining}{postfix}]"} if unit == WORK else {}
         )
         options = {"unit": unit, "unit_scale": is_bytes, "unit_divisor": 1024 if is_bytes else 1000, **shape}
-        return bars(total=event.total, desc=desc, **options, **self._tqdm_kwargs)
+        bar = bars(total=event.total, desc=desc, **options, **self._tqdm_kwargs)
+        if self.mode == NOTEBOOK:  # a record once done: the panels' stylesheet keeps it free of ipywidgets' chains
+            bar.container.add_class("ck-progress")
+        return bar
 
     def _latest_bar(self, operation: str) -> Any:
         bars = [bar for (bar_operation, _), bar in self._bars.items() if bar_operation == operation]

@@ -11,10 +11,12 @@ if TYPE_CHECKING:
     from PIL import Image
 
 LABEL_LINES = 3  # a label longer than this at the smallest size ends in "…"
+MIN_CELL_PX = 128  # smaller pictures sit centred in cells this wide, so that their labels stay readable
 
 
 def contact_sheet(images: list[Image.Image], labels: list[str], columns: int) -> Image.Image:
-    """`images` in a grid of `columns` (as many rows as needed), each with its label in the band above it.
+    """`images` in a grid of `columns` (as many rows as needed), each with its label in the band above it; a
+    picture narrower than `MIN_CELL_PX` sits centred in a cell that wide.
 
     The labels share one font size, the largest (up to 24 px, a twelfth of a cell's width) at which each wraps
     at word boundaries into at most three lines of its cell's width; the band is as tall as the tallest label.
@@ -27,7 +29,7 @@ def contact_sheet(images: list[Image.Image], labels: list[str], columns: int) ->
             f"A contact sheet needs pictures, one label each and at least one column: got {len(images)} pictures, "
             f"{len(labels)} labels, {columns} columns."
         )
-    cell_w, cell_h = max(im.width for im in images), max(im.height for im in images)
+    cell_w, cell_h = max(MIN_CELL_PX, *(im.width for im in images)), max(im.height for im in images)
     pad = max(2, cell_w // 48)
     size = max(lettering.MIN_FONT_PX, min(24, cell_w // 12))
     letterings = lettering.fit(labels, cell_w - 2 * pad, largest=size, max_lines=LABEL_LINES)
@@ -38,5 +40,5 @@ def contact_sheet(images: list[Image.Image], labels: list[str], columns: int) ->
     for index, (im, label) in enumerate(zip(images, letterings, strict=True)):
         x, y = (index % columns) * cell_w, (index // columns) * (band + cell_h)
         label.draw(draw, (x + pad, y + pad, x + cell_w - pad, y + band - pad))
-        sheet.paste(im, (x, y + band))
+        sheet.paste(im, (x + (cell_w - im.width) // 2, y + band))
     return sheet

@@ -95,7 +95,8 @@ CSS = (
   content: "RERUN_TEXT"; font: 600 var(--jp-ui-font-size1) var(--jp-ui-font-family);
   color: var(--ck-error); padding: 4px 0;
 }
-.ck-panel .jupyter-widgets-disconnected::before { content: none; }
+.ck-panel .jupyter-widgets-disconnected::before, .ck-progress.jupyter-widgets-disconnected::before,
+.ck-progress .jupyter-widgets-disconnected::before { content: none; }
 .ck-snapshot { padding: 4px 0; font-size: var(--jp-ui-font-size1); }
 .ck-snapshot .ck-row { display: flex; flex-flow: row wrap; gap: 2px 16px; align-items: baseline; }
 .ck-snapshot .ck-column { display: flex; flex-direction: column; gap: 2px; }
