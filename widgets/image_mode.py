@@ -19,8 +19,10 @@ from creator_kit import (
     ModelStore,
     Preview,
     Progress,
+    counted,
     image,
     manifest,
+    text_fit,
     validate,
 )
 from widgets.parts import (
@@ -30,10 +32,8 @@ from widgets.parts import (
     labelled_thumbnail,
     on_new_selection,
     parse_seed,
-    plural,
     seconds,
     set_options,
-    shorten,
     shown_once_set,
 )
 from widgets.shared.fields import AutoInt, labelled
@@ -52,7 +52,8 @@ class GalleryItem(w.VBox):
     def __init__(self, picture: Any, record: manifest.Manifest, path: Path | None, size: int, use_all: UseAll) -> None:
         self.record, self.path = record, path
         parameters = record.parameters
-        label = f"seed {record.seed} · {plural(parameters['steps'], 'step')} · {shorten(parameters['prompt'], 16)}"
+        prompt = text_fit.shorten(parameters["prompt"], 16)
+        label = f"seed {record.seed} · {counted(parameters['steps'], 'step')} · {prompt}"
         use = w.Button(description="Use all", tooltip="put every setting of this picture in the controls")
         use.layout.width = f"{size}px"
         use.on_click(lambda _: use_all(record, picture))
@@ -237,7 +238,7 @@ class ImageMode:
 
     @staticmethod
     def summary(result: image.ImageResult) -> str:
-        steps = plural(result.manifest.parameters["steps"], "step")
+        steps = counted(result.manifest.parameters["steps"], "step")
         return f"Done: {steps} in {seconds(result.elapsed_s)} · seed {result.manifest.seed}"
 
     @staticmethod

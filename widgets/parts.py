@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import html
 import io
-import textwrap
 from collections.abc import Callable
 from typing import Any, Protocol
 
 import ipywidgets as w
 
-from creator_kit import CancelledError, InvalidInputError, Manifest, ModelStore, runtime
+from creator_kit import CancelledError, InvalidInputError, Manifest, ModelStore, runtime, text_fit
 from widgets.shared.style import text_html
 
 
@@ -103,21 +102,6 @@ def shown_once_set(media: w.Image | w.Video) -> w.Image | w.Video:
     return media
 
 
-def shorten(text: str, limit: int = 40) -> str:
-    """`text` on one line, cut at a word boundary with "…" when longer than `limit` characters."""
-    line = " ".join(text.split())
-    if len(line) <= limit:
-        return line
-    cut = textwrap.shorten(line, limit, placeholder="…")
-    return cut if cut != "…" else line[: limit - 1] + "…"  # one long word: cut inside it
-
-
-def plural(count: float, word: str) -> str:
-    """`count` and `word`, plural unless the count is one: "1 scene", "3 scenes"."""
-    number = f"{count:g}" if isinstance(count, float) else str(count)
-    return f"{number} {word}" if count == 1 else f"{number} {word}s"
-
-
 def seconds(value: float) -> str:
     """A duration in the previewer's units: milliseconds below a second ("850 ms"), else seconds ("2.4 s")."""
     return f"{value * 1000:.0f} ms" if value < 1 else f"{value:.1f} s"
@@ -128,7 +112,7 @@ def run_name(record: Manifest) -> str:
     parameters = record.parameters
     prompt = parameters.get("prompt", parameters.get("idea", ""))
     when = record.created.replace("T", " ")[:16]
-    return f"{when} · {record.model} · seed {record.seed} · “{shorten(str(prompt))}”"
+    return f"{when} · {record.model} · seed {record.seed} · “{text_fit.shorten(str(prompt), 40)}”"
 
 
 def status_html(message: str, error: Exception | None, *, small: bool = False) -> str:

@@ -10,7 +10,7 @@ import ipywidgets as w
 
 import creator_kit as ck
 from creator_kit import TEXT_GENERATION, Event, InvalidInputError, ModelStore, Progress, manifest, text_params
-from widgets.parts import Report, installed_models, parse_seed, plural, seconds
+from widgets.parts import Report, installed_models, parse_seed, seconds
 from widgets.shared.fields import LABEL_WIDTH, labelled
 
 if TYPE_CHECKING:
@@ -129,7 +129,7 @@ class TextMode:
             if isinstance(event, Progress):
                 elapsed = time.perf_counter() - start
                 report(
-                    f"Generating… {plural(int(event.completed), 'token')} in {seconds(elapsed)} · "
+                    f"Generating… {ck.counted(int(event.completed), 'token')} in {seconds(elapsed)} · "
                     f"{event.completed / elapsed:.1f} tokens/s",
                     event.completed / event.total if event.total else None,
                 )
@@ -172,7 +172,7 @@ class TextMode:
     def summary(result: TextResult) -> str:
         done = "Stopped after" if result.finish_reason == "cancelled" else "Done:"
         return (
-            f"{done} {plural(result.new_tokens, 'token')} in {seconds(result.elapsed_s)} · "
+            f"{done} {ck.counted(result.new_tokens, 'token')} in {seconds(result.elapsed_s)} · "
             f"{result.tokens_per_s:.1f} tokens/s · seed {result.manifest.seed}"
         )
 

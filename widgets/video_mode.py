@@ -26,8 +26,10 @@ from creator_kit import (
     ModelStore,
     Preview,
     Progress,
+    counted,
     manifest,
     storyboard,
+    text_fit,
     video,
 )
 from widgets.parts import (
@@ -36,10 +38,8 @@ from widgets.parts import (
     model_options,
     on_new_selection,
     parse_seed,
-    plural,
     seconds,
     set_options,
-    shorten,
     shown_once_set,
 )
 from widgets.shared.fields import LABEL_WIDTH, AutoInt, labelled
@@ -214,7 +214,7 @@ class VideoMode:
             elif isinstance(event, Metric):
                 state["eta"] = f" · ETA {seconds(event.values['eta_s'])}"
             elif isinstance(event, Progress) and event.stage is not None:
-                done = f"{event.completed:.0f}/{plural(int(event.total), event.unit)}"
+                done = f"{event.completed:.0f}/{counted(int(event.total), event.unit)}"
                 state["message"] = f"{event.stage}: {done}{state['eta']}"
                 report(state["message"])
             elif isinstance(event, Progress):  # the whole video's progress, in work units
@@ -232,7 +232,7 @@ class VideoMode:
     def show_result(self, result: video.VideoResult) -> None:
         count = len(result.keyframes)
         labels = (
-            [shorten(scene, 16) for scene in result.scenes]
+            [text_fit.shorten(scene, 16) for scene in result.scenes]
             if len(result.scenes) == count
             else [f"Keyframe {index}" for index in range(1, count + 1)]
         )
@@ -291,8 +291,8 @@ class VideoMode:
     def summary(result: video.VideoResult) -> str:
         stages = ", ".join(f"{stage} {seconds(spent)}" for stage, spent in result.stage_seconds.items())
         return (
-            f"Done: {plural(len(result.frames), 'frame')} in {seconds(result.elapsed_s)} ({stages}) · "
-            f"{plural(len(result.scenes), 'scene')} · seed {result.manifest.seed}"
+            f"Done: {counted(len(result.frames), 'frame')} in {seconds(result.elapsed_s)} ({stages}) · "
+            f"{counted(len(result.scenes), 'scene')} · seed {result.manifest.seed}"
         )
 
     @staticmethod
